@@ -1,0 +1,3 @@
+"""avssl: self-supervised audio-visual representation learning from video."""
+
+__version__ = "0.1.0"
