@@ -1,0 +1,40 @@
+"""Clip sampling: which windows of which files make a sample, deterministic from (seed, epoch, index).
+
+windows: window spec and draws inside one file; clips: per-video sampler (sync pairs, hard and easy
+negatives, several windows); distributed: DDP index sampler with mid-epoch resume; hierarchical:
+movies-then-clips batch sampler for long-form content.
+"""
+
+from avssl.data.sampling.clips import ClipSampler
+from avssl.data.sampling.distributed import ResumableDistributedSampler
+from avssl.data.sampling.hierarchical import BatchPlan, HierarchicalBatchSampler, plan_batch
+from avssl.data.sampling.windows import (
+    ClipPair,
+    WindowSpec,
+    grid_draw,
+    max_offset,
+    offset_pair_starts,
+    rng_for,
+    sync_start,
+    window_capacities,
+    window_capacity,
+    window_starts,
+)
+
+__all__ = [
+    "BatchPlan",
+    "ClipPair",
+    "ClipSampler",
+    "HierarchicalBatchSampler",
+    "ResumableDistributedSampler",
+    "WindowSpec",
+    "grid_draw",
+    "max_offset",
+    "offset_pair_starts",
+    "plan_batch",
+    "rng_for",
+    "sync_start",
+    "window_capacities",
+    "window_capacity",
+    "window_starts",
+]

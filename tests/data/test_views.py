@@ -1,0 +1,189 @@
+"""Pretext views: each label checked against the source frame / sample numbers the output carries."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from avssl.data.sampling import WindowSpec
+from avssl.data.views import (
+    AUDIO_AFTER,
+    AUDIO_BEFORE,
+    AUDIO_IN_SYNC,
+    DEFAULT_SPEEDS,
+    audio_at_speed,
+    direction_view,
+    draw_speed_label,
+    inter_modal_order_view,
+    order_classes,
+    order_label,
+    order_view,
+    speed_source_duration,
+    speed_source_frames,
+    speed_view,
+    video_at_speed,
+)
+
+FPS, RATE = 25, 16000
+
+
+def indexed_frames(count: int, first: int = 0, dtype=torch.float32) -> torch.Tensor:
+    """[count, 2, 3, 3]: every pixel of frame i holds first + i."""
+    values = torch.arange(first, first + count, dtype=torch.float64)
+    return values.view(-1, 1, 1, 1).expand(count, 2, 3, 3).to(dtype).contiguous()
+
+
+def frame_numbers(frames: torch.Tensor) -> list[int]:
+    return [int(v) for v in frames[..., 0, 0, 0].reshape(-1).tolist()]
+
+
+def test_speed_source_arithmetic():
+    assert [speed_source_frames(16, s) for s in DEFAULT_SPEEDS] == [16, 32, 64, 128]
+    assert speed_source_duration(0.64, 8) == pytest.approx(5.12)
+    with pytest.raises(ValueError, match="speed"):
+        speed_source_frames(16, 0)
+
+
+@pytest.mark.parametrize("speed", DEFAULT_SPEEDS)
+def test_video_speed_takes_every_sth_frame(speed):
+    source = indexed_frames(speed * 8, first=40, dtype=torch.uint8)
+    clip = video_at_speed(source, speed, 8)
+    assert clip.dtype == torch.uint8 and clip.shape == (8, 2, 3, 3)
+    assert frame_numbers(clip) == [40 + speed * j for j in range(8)]
+    with pytest.raises(ValueError, match=f"needs {speed * 9} source frames"):
+        video_at_speed(source, speed, 9)
+
+
+@pytest.mark.parametrize("speed", DEFAULT_SPEEDS)
+def test_audio_speed_keeps_a_ramp_exact(speed):
+    n = 4000
+    # sample i holds (i - 2**14) / 2**15: its index, exactly, in the range of real audio
+    ramp = (torch.arange(speed * n + 7, dtype=torch.float32) - 2**14) / 2**15
+    out = audio_at_speed(ramp, speed, n)
+    assert out.shape == (n,) and out.dtype == torch.float32
+    source_index = out * 2**15 + 2**14  # output sample k is centred on source sample k * speed
+    torch.testing.assert_close(source_index, speed * torch.arange(n, dtype=torch.float32), rtol=0, atol=0.05)
+
+
+def dominant_hz(x: torch.Tensor) -> float:
+    spectrum = torch.fft.rfft(x.double() * torch.hann_window(len(x), dtype=torch.float64)).abs()
+    return float(spectrum.argmax()) * RATE / len(x)
+
+
+def test_audio_speed_raises_pitch_and_filters_what_would_alias():
+    t = torch.arange(4 * RATE, dtype=torch.float64) / RATE
+    tone = torch.sin(2 * torch.pi * 440 * t).float()
+    assert dominant_hz(audio_at_speed(tone, 2, RATE)) == pytest.approx(880, abs=2)
+    assert dominant_hz(audio_at_speed(tone, 4, RATE)) == pytest.approx(1760, abs=2)
+    # 6 kHz is above the 4 kHz Nyquist of the 2x output: plain decimation would fold it to 2 kHz
+    high = torch.sin(2 * torch.pi * 6000 * t).float()
+    decimated = high[: 2 * RATE : 2]
+    assert decimated.pow(2).mean().sqrt() > 0.6
+    filtered = audio_at_speed(high, 2, RATE)[200:-200]  # away from the edge extension
+    assert filtered.pow(2).mean().sqrt() < 0.03
+
+
+@pytest.mark.parametrize("make_rng", [np.random.default_rng, lambda s: torch.Generator().manual_seed(s)])
+def test_speed_view_labels_match_frames_and_samples(make_rng):
+    labels = set()
+    for seed in range(24):
+        video = indexed_frames(8 * 16)
+        audio = torch.arange(8 * 1600, dtype=torch.float32) / 2**14  # sample i holds i / 2**14
+        clip, wave, label = speed_view(video, audio, make_rng(seed), num_frames=16, num_samples=1600)
+        speed = DEFAULT_SPEEDS[label]
+        assert frame_numbers(clip) == [speed * j for j in range(16)]
+        expected = speed * torch.arange(1600, dtype=torch.float32)
+        torch.testing.assert_close(wave * 2**14, expected, rtol=0, atol=0.05)
+        again = speed_view(video, audio, make_rng(seed), num_frames=16, num_samples=1600)
+        assert again[2] == label and torch.equal(again[0], clip)
+        labels.add(label)
+    assert labels == {0, 1, 2, 3}
+
+
+def test_speed_label_is_drawn_before_the_read():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    label = draw_speed_label(rng_a)
+    speed = DEFAULT_SPEEDS[label]
+    spec = WindowSpec(0.64, fps=FPS).at_speed(speed)  # what the reader must fetch
+    source = indexed_frames(spec.num_frames)
+    clip, _, label_b = speed_view(source, None, rng_b, num_frames=16)
+    assert label_b == label and frame_numbers(clip) == list(range(0, 16 * speed, speed))
+
+
+def test_direction_view_reverses_frames_and_waveform():
+    labels = set()
+    for seed in range(16):
+        clip, label = direction_view(indexed_frames(10, first=3), np.random.default_rng(seed))
+        step = np.diff(frame_numbers(clip))
+        assert (label == 1 and np.all(step == -1)) or (label == 0 and np.all(step == 1))
+        wave, wave_label = direction_view(torch.arange(50.0), torch.Generator().manual_seed(seed))
+        assert (wave[0] > wave[-1]) == (wave_label == 1)
+        labels.add(label)
+    assert labels == {0, 1}
+
+
+def test_order_classes_are_fixed_lists():
+    assert order_classes(3) == tuple(itertools.permutations(range(3)))
+    assert order_classes(3, merge_reverse=True) == ((0, 1, 2), (0, 2, 1), (1, 0, 2))
+    assert len(order_classes(4, True)) == 12
+    assert order_label((2, 1, 0), True) == order_label((0, 1, 2), True) == 0
+    with pytest.raises(ValueError, match="merge_reverse"):
+        order_classes(2, True)
+
+
+@pytest.mark.parametrize("merge_reverse", [False, True])
+def test_order_view_label_matches_subclip_frames(merge_reverse):
+    labels = set()
+    for seed in range(40):
+        parts, label = order_view(indexed_frames(31), np.random.default_rng(seed), 3, merge_reverse)
+        assert parts.shape == (3, 10, 2, 3, 3)
+        perm = tuple(frame_numbers(parts[j, :1])[0] // 10 for j in range(3))
+        for j in range(3):  # each sub-clip is 10 consecutive source frames of one third
+            assert frame_numbers(parts[j]) == list(range(10 * perm[j], 10 * perm[j] + 10))
+        cls = order_classes(3, merge_reverse)[label]
+        assert perm == cls or (merge_reverse and perm[::-1] == cls)
+        labels.add(label)
+    assert labels == set(range(3 if merge_reverse else 6))
+
+
+def test_order_view_on_audio():
+    parts, label = order_view(torch.arange(12.0), torch.Generator().manual_seed(1), 4)
+    perm = tuple(int(p) // 3 for p in parts[:, 0])
+    assert order_classes(4)[label] == perm
+    assert torch.equal(parts[1], torch.arange(3.0) + 3 * perm[1])
+
+
+def test_inter_modal_order_label_matches_read_windows():
+    spec = WindowSpec(0.64, 0.64, fps=FPS)
+    duration = 10.0
+    frames = indexed_frames(int(duration * FPS))  # frame i shown at i / FPS
+    ramp = torch.arange(int(duration * RATE), dtype=torch.float32)  # sample i at i / RATE
+    labels = set()
+    for seed in range(60):
+        pair, label = inter_modal_order_view(spec, duration, np.random.default_rng(seed),
+                                             min_offset=0.4, max_offset=1.2)
+        first = round(pair.video_start * FPS)
+        video = frames[first:first + spec.num_frames]
+        begin = round(pair.audio_start * RATE)
+        audio = ramp[begin:begin + round(spec.audio_duration * RATE)]
+        assert len(video) == 16 and len(audio) == 10240
+        shift = float(audio[0]) / RATE - frame_numbers(video)[0] / FPS  # audio minus video, seconds
+        expected = {AUDIO_BEFORE: shift <= -0.4 + 1e-6, AUDIO_IN_SYNC: abs(shift) < 1e-6,
+                    AUDIO_AFTER: shift >= 0.4 - 1e-6}
+        assert expected[label] and abs(shift) <= 1.2 + 1e-6
+        labels.add(label)
+    assert labels == {0, 1, 2}
+
+
+def test_inter_modal_order_position_does_not_leak_the_label():
+    spec = WindowSpec(1.0)
+    starts = {0: [], 1: [], 2: []}
+    for seed in range(600):
+        pair, label = inter_modal_order_view(spec, 8.0, np.random.default_rng(seed), min_offset=1.0, max_offset=2.0)
+        assert 2.0 - 1e-9 <= pair.video_start <= 5.0 + 1e-9  # where all three cases fit
+        starts[label].append(pair.video_start)
+    means = [np.mean(v) for v in starts.values()]
+    assert max(means) - min(means) < 0.25  # same distribution (uniform on [2, 5]) for each label
+    with pytest.raises(ValueError, match="too short"):
+        inter_modal_order_view(spec, 4.5, np.random.default_rng(0), min_offset=1.0, max_offset=2.0)
