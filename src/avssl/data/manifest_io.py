@@ -1,0 +1,202 @@
+"""Reading and writing manifests: CSV (always) and Parquet (when pyarrow is installed).
+
+Loading parses each column in one vectorised numpy conversion, so 100k rows load in about a
+second; a bad value is then located row by row to name the line and column in the error.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import numpy as np
+
+from avssl.data.manifest import COLUMNS, OPTIONAL_COLUMNS, Manifest
+from avssl.data.packed_strings import PackedStrings
+from avssl.errors import UsageError
+
+_TRUE = {"1", "true", "True", "TRUE", "yes", "y"}
+_FALSE = {"0", "false", "False", "FALSE", "no", "n", ""}
+FORMATS = (".csv", ".parquet")
+
+
+def manifest_format(path: str | os.PathLike) -> str:
+    """'.csv' or '.parquet' from the file name; anything else is a UsageError naming the file."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FORMATS:
+        raise UsageError(f"{os.fspath(path)}: a manifest must end in .csv or .parquet")
+    return ext
+
+
+def save_manifest(manifest: Manifest, path: str | os.PathLike) -> str:
+    """Write `manifest` as CSV or Parquet (by extension); parent folders are created. Returns the path."""
+    path = os.fspath(path)
+    ext = manifest_format(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    if ext == ".parquet":
+        _save_parquet(manifest, tmp)
+    else:
+        _save_csv(manifest, tmp)
+    os.replace(tmp, path)  # a killed probe never leaves a half-written manifest under the real name
+    return path
+
+
+def load_manifest(path: str | os.PathLike) -> Manifest:
+    """Read a manifest; relative paths in it are taken relative to the manifest's folder."""
+    path = os.fspath(path)
+    ext = manifest_format(path)
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: manifest not found")
+    raw = _read_parquet(path) if ext == ".parquet" else _read_csv(path)
+    columns = _convert(raw, path)
+    columns["path"] = _resolve_paths(columns["path"], os.path.dirname(os.path.abspath(path)))
+    return Manifest(columns)
+
+
+# CSV --------------------------------------------------------------------------------------------
+def _format_number(value: float | int | bool, dtype: object) -> str:
+    if dtype == np.bool_:
+        return "1" if value else "0"
+    if np.issubdtype(dtype, np.floating):
+        return "" if math.isnan(value) else repr(float(value))
+    return str(int(value))
+
+
+def _save_csv(manifest: Manifest, path: str) -> None:
+    columns = []
+    for name, dtype in COLUMNS.items():
+        col = manifest.column(name)
+        if dtype == "str":
+            columns.append(col.to_list())
+        else:
+            columns.append([_format_number(v, dtype) for v in col.tolist()])
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        writer.writerows(zip(*columns))
+
+
+def _read_csv(path: str) -> dict[str, list[str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise UsageError(f"{path}: manifest is empty (no header line)")
+        header = [h.strip() for h in header]
+        _check_columns(header, path)
+        rows = list(reader)
+    width = len(header)
+    for line, row in enumerate(rows, start=2):
+        if len(row) != width:
+            raise UsageError(f"{path}:{line}: {len(row)} fields, the header has {width}")
+    values = list(zip(*rows)) if rows else [()] * width
+    return {name: list(col) for name, col in zip(header, values)}
+
+
+def _check_columns(header: list[str], path: str) -> None:
+    required = [name for name in COLUMNS if name not in OPTIONAL_COLUMNS]
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise UsageError(
+            f"{path}: manifest is missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(header) or 'none'}); write it with `avssl probe`"
+        )
+
+
+# Parquet ----------------------------------------------------------------------------------------
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as err:
+        raise UsageError(
+            "Parquet manifests need pyarrow: pip install 'avssl[parquet]' (or use a .csv name)"
+        ) from err
+    return pyarrow
+
+
+def _save_parquet(manifest: Manifest, path: str) -> None:
+    pa = _pyarrow()
+    arrays = {}
+    for name, dtype in COLUMNS.items():
+        col = manifest.column(name)
+        arrays[name] = pa.array(col.to_list(), type=pa.string()) if dtype == "str" else pa.array(col)
+    pa.parquet.write_table(pa.table(arrays), path)
+
+
+def _read_parquet(path: str) -> dict[str, list | np.ndarray]:
+    pa = _pyarrow()
+    try:
+        table = pa.parquet.read_table(path)
+    except pa.ArrowException as err:
+        raise UsageError(f"{path}: not a readable Parquet file ({err})") from err
+    _check_columns(table.column_names, path)
+    raw: dict[str, list | np.ndarray] = {}
+    for name in table.column_names:
+        if name not in COLUMNS:
+            continue
+        col = table.column(name)
+        raw[name] = col.to_pylist() if COLUMNS[name] == "str" else col.to_numpy()
+    return raw
+
+
+# conversion -------------------------------------------------------------------------------------
+def _convert(raw: dict[str, list | np.ndarray], path: str) -> dict[str, np.ndarray | PackedStrings]:
+    n = len(raw["path"])
+    columns: dict[str, np.ndarray | PackedStrings] = {}
+    for name, dtype in COLUMNS.items():
+        values = raw.get(name)
+        if dtype == "str":
+            values = [""] * n if values is None else ["" if v is None else str(v) for v in values]
+            columns[name] = PackedStrings.from_strings(values)
+        elif isinstance(values, np.ndarray) and values.dtype != object:
+            columns[name] = values.astype(dtype)
+        else:
+            columns[name] = _parse_numbers(list(values), name, dtype, path)
+    return columns
+
+
+def _parse_numbers(values: list[str], name: str, dtype: object, path: str) -> np.ndarray:
+    text = np.array([("" if v is None else str(v)).strip() for v in values], dtype=str)
+    try:
+        if dtype == np.bool_:
+            if not np.isin(text, list(_TRUE | _FALSE)).all():
+                raise ValueError
+            return np.isin(text, list(_TRUE))
+        if np.issubdtype(dtype, np.floating):
+            return np.where(text == "", "nan", text).astype(np.float64)
+        as_float = np.where(text == "", "0", text).astype(np.float64)
+        if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
+            raise ValueError
+        return as_float.astype(dtype)
+    except ValueError:
+        raise _locate_bad_value(text, name, dtype, path) from None
+
+
+def _locate_bad_value(text: np.ndarray, name: str, dtype: object, path: str) -> UsageError:
+    kind = "0/1 or true/false" if dtype == np.bool_ else (
+        "a number" if np.issubdtype(dtype, np.floating) else "an integer")
+    for row, value in enumerate(text.tolist()):
+        try:
+            if dtype == np.bool_:
+                ok = value in _TRUE or value in _FALSE
+            else:
+                number = float(value or "0")
+                ok = np.issubdtype(dtype, np.floating) or (math.isfinite(number) and number == round(number))
+        except ValueError:
+            ok = False
+        if not ok:
+            # line 1 is the header; Parquet has no lines, so report the row too
+            return UsageError(f"{path}:{row + 2}: column {name!r} has {value!r}, expected {kind} (row {row})")
+    return UsageError(f"{path}: column {name!r} could not be read as {kind}")
+
+
+def _resolve_paths(paths: PackedStrings, base: str) -> PackedStrings:
+    values = paths.to_list()
+    if all(os.path.isabs(p) for p in values):
+        return paths
+    return PackedStrings.from_strings(p if os.path.isabs(p) or not p else os.path.join(base, p) for p in values)
+
