@@ -54,7 +54,9 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
     kwargs = {name: convert(hints[name], data[name], _join(where, name)) for name in fields if name in data}
     try:
         obj = cls(**kwargs)
-    except TypeError as err:
+    except ConfigError:
+        raise
+    except (TypeError, UsageError) as err:
         raise ConfigError(f"config section '{where or '<root>'}': {err}") from err
     validate = getattr(obj, "validate", None)
     if validate is not None:

@@ -1,0 +1,180 @@
+"""The map-style training dataset: a sample key -> the tensors a method's recipe builds from one file.
+
+The dataset owns what every method shares: opening files (one MediaReader per file per sample,
+opened in the worker), per-sample random generators from (seed, epoch, index), and the failure
+policy. A file that fails to decode is logged with its path and reason and replaced by a
+deterministic substitute (the next index of the epoch's order); the failure travels with the batch
+(`failures`) so that the main process counts it and writes it to bad_files.csv. Under `strict` the
+first failure raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from avssl.data.sampling import rng_for
+from avssl.media import MediaError, MediaReader
+
+log = logging.getLogger(__name__)
+
+# random streams of one sample; each recipe draws from its own so adding a draw elsewhere changes nothing
+STREAM_RECIPE = 11
+STREAM_AUGMENT = 12
+
+
+class SampleKey(NamedTuple):
+    """What the sampler yields: a file index, the epoch, and optionally a start time chosen by a
+    batch sampler (the hierarchical movie sampler decides where its clips lie)."""
+
+    index: int
+    epoch: int
+    start: float | None = None
+
+
+class FileTable(NamedTuple):
+    """The manifest columns the data path needs, as numpy arrays (no per-row Python objects)."""
+
+    paths: Any  # PackedStrings or a numpy string array: paths[i] -> str
+    durations: np.ndarray  # float64 [N] seconds
+    has_audio: np.ndarray  # bool [N]
+    groups: np.ndarray  # int64 [N] group (source / movie) id
+
+    @classmethod
+    def from_manifest(cls, manifest: Any) -> FileTable:
+        groups = manifest.strings("group")
+        # a file without a group is its own source
+        group_names = np.where(groups == "", manifest.strings("path"), groups)
+        _, group_ids = np.unique(group_names, return_inverse=True)
+        return cls(
+            paths=manifest.column("path"),
+            durations=np.asarray(manifest.column("duration"), dtype=np.float64),
+            has_audio=np.asarray(manifest.column("has_audio"), dtype=bool),
+            groups=group_ids.astype(np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.durations)
+
+
+class SampleContext:
+    """What a recipe gets for one sample: readers opened on demand (closed after), the key, rngs."""
+
+    def __init__(self, table: FileTable, key: SampleKey, index: int, seed: int, backend: str | None):
+        self.table = table
+        self.key = key
+        self.index = index  # may differ from key.index when a substitute is used
+        self.seed = seed
+        self.backend = backend
+        self._readers: dict[int, MediaReader] = {}
+
+    def reader(self, index: int | None = None) -> MediaReader:
+        """The open reader of file `index` (default: this sample's file)."""
+        index = self.index if index is None else int(index)
+        if index not in self._readers:
+            self._readers[index] = MediaReader(self.table.paths[index], backend=self.backend)
+        return self._readers[index]
+
+    def rng(self, stream: int = STREAM_RECIPE) -> np.random.Generator:
+        return rng_for(self.seed, self.key.epoch, self.index, stream)
+
+    def torch_generator(self, stream: int = STREAM_AUGMENT) -> torch.Generator:
+        seed = int(self.rng(stream).integers(0, 2**63 - 1))
+        return torch.Generator().manual_seed(seed)
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+
+
+class Recipe(Protocol):
+    """A method's data recipe: one sample's tensors from a context. Must be picklable (workers)."""
+
+    def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]: ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+
+
+class SampleFailedError(RuntimeError):
+    """A sample could not be built from its file nor from any substitute (or strict mode)."""
+
+
+class ClipDataset(Dataset):
+    """key (SampleKey or int) -> dict of tensors from `recipe`, plus `failures` (list of Failure).
+
+    substitute(index, steps, epoch) -> the file to try instead (e.g. the epoch order's successor);
+    at most `max_attempts` files are tried per sample.
+    """
+
+    def __init__(
+        self,
+        table: FileTable,
+        recipe: Recipe,
+        *,
+        seed: int = 0,
+        backend: str | None = None,
+        substitute: Callable[[int, int, int], int] | None = None,
+        strict: bool = False,
+        max_attempts: int = 8,
+    ) -> None:
+        self.table = table
+        self.recipe = recipe
+        self.seed = int(seed)
+        self.backend = backend
+        self.substitute = substitute or (lambda index, steps, epoch: (index + steps) % len(table))
+        self.strict = strict
+        self.max_attempts = max_attempts
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
+        key = as_key(key)
+        failures: list[Failure] = []
+        index = key.index
+        for attempt in range(self.max_attempts):
+            ctx = SampleContext(self.table, key if attempt == 0 else key._replace(start=None),
+                                index, self.seed, self.backend)
+            try:
+                sample = self.recipe(ctx)
+            except MediaError as err:
+                failures.append(Failure(err.path, err.reason))
+                if self.strict:
+                    raise SampleFailedError(f"{err.path}: {err.reason} (strict mode stops on the first bad file)") from err
+                log.warning("skipping %s: %s", err.path, err.reason)
+                index = self.substitute(key.index, attempt + 1, key.epoch)
+                continue
+            finally:
+                ctx.close()
+            sample["failures"] = failures
+            return sample
+        raise SampleFailedError(
+            f"{self.max_attempts} files in a row failed for sample {key.index}: "
+            + "; ".join(f"{f.path}: {f.reason}" for f in failures)
+        )
+
+
+def as_key(key: SampleKey | int | tuple) -> SampleKey:
+    if isinstance(key, SampleKey):
+        return key
+    if isinstance(key, (int, np.integer)):
+        return SampleKey(int(key), 0)
+    return SampleKey(*key)
+
+
+def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the tensors of a batch; concatenate the samples' failure lists."""
+    failures = [f for s in samples for f in s["failures"]]
+    batch = default_collate([{k: v for k, v in s.items() if k != "failures"} for s in samples])
+    batch["failures"] = failures
+    return batch

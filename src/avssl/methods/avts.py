@@ -1,0 +1,149 @@
+"""AVTS (Korbar, Tran, Torresani 2018): tell in-sync from out-of-sync audio-video pairs.
+
+Positives: a video clip and the audio at the same instant. Negatives: easy (the audio of another
+sample of the batch, from another source) and hard (the same video's audio shifted by at least
+`min_offset` seconds), mixed by a curriculum that starts with easy negatives only. Loss: the
+contrastive margin loss on the distance of the L2-normalised video and audio embeddings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+
+from avssl.config.typed import require
+from avssl.data.clip_io import read_audio_clip, read_video_clip
+from avssl.data.dataset import FileTable, SampleContext
+from avssl.data.sampling import ClipSampler, WindowSpec
+from avssl.losses.margin import AVTS_MARGIN, contrastive_margin_loss
+from avssl.methods.base import PretrainMethod
+from avssl.methods.curriculum import HardNegativeCurriculum
+
+
+@dataclass
+class CurriculumParams:
+    easy_steps: int = 1000
+    ramp_steps: int = 0
+    final_hard_share: float = 0.25
+
+    def validate(self, where: str) -> None:
+        require(self.easy_steps >= 0, f"{where}.easy_steps", "must be >= 0")
+        require(self.ramp_steps >= 0, f"{where}.ramp_steps", "must be >= 0")
+        require(0 <= self.final_hard_share <= 1, f"{where}.final_hard_share", "must be in [0, 1]")
+
+
+@dataclass
+class Params:
+    """`method:` section of an avts config."""
+
+    margin: float = AVTS_MARGIN
+    min_offset: float = 0.5
+    max_offset: Optional[float] = None
+    curriculum: CurriculumParams = field(default_factory=CurriculumParams)
+
+    def validate(self, where: str) -> None:
+        require(self.margin > 0, f"{where}.margin", "must be positive")
+        require(self.min_offset >= 0, f"{where}.min_offset", "must be >= 0")
+        require(self.max_offset is None or self.max_offset >= self.min_offset, f"{where}.max_offset",
+                "must be >= min_offset")
+
+
+class AVTSRecipe:
+    """One sample: video clip, its in-sync audio, and a hard-negative audio from the same file."""
+
+    def __init__(self, table: FileTable, config: Any) -> None:
+        data, params = config.data, config.method.params
+        self.clip = data.clip
+        self.augment = data.video_augment
+        spec = WindowSpec(data.clip.video_seconds, data.clip.audio_window, data.clip.fps)
+        self.sampler = ClipSampler(table.durations, spec, has_audio=table.has_audio, groups=table.groups,
+                                   seed=config.seed, min_offset=params.min_offset, max_offset=params.max_offset)
+
+    def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]:
+        index, epoch = ctx.index, ctx.key.epoch
+        reader = ctx.reader()
+        pair = self.sampler.sync_pair(index, epoch)
+        video = read_video_clip(reader, pair.video_start, self.clip.frames, self.clip.fps, self.augment,
+                                ctx.torch_generator())
+        audio = read_audio_clip(reader, pair.audio_start, self.clip.audio_window, self.clip.sample_rate)
+        has_hard = self.sampler.can_hard_negative(index)
+        if has_hard:
+            hard = self.sampler.hard_negative(index, epoch)
+            audio_hard = read_audio_clip(reader, hard.audio_start, self.clip.audio_window, self.clip.sample_rate)
+        else:
+            audio_hard = torch.zeros_like(audio)  # masked by has_hard: never used as a negative
+        return {
+            "video": video,
+            "audio": audio,
+            "audio_hard": audio_hard,
+            "has_hard": torch.tensor(has_hard),
+            "group": torch.tensor(int(ctx.table.groups[index])),
+        }
+
+
+class Method(PretrainMethod):
+    """AVTS: video and audio embeddings whose distance is small for in-sync pairs."""
+
+    Params = Params
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.video_head = self.projection(self.video_encoder.out_dim)
+        self.audio_head = self.projection(self.audio_encoder.out_dim)
+        c = self.params.curriculum
+        self.curriculum = HardNegativeCurriculum(c.easy_steps, c.final_hard_share, c.ramp_steps)
+
+    def recipe(self, table: FileTable) -> AVTSRecipe:
+        return AVTSRecipe(table, self.config)
+
+    def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.video_head(self.video_encoder(clips)), dim=1)
+
+    def embed_audio(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.audio_head(self.audio_encoder(log_mel)), dim=1)
+
+    def negative_audio_index(self, groups: torch.Tensor, has_hard: torch.Tensor, hard_share: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each sample, whether its negative is hard, and the batch row whose audio is its easy
+        negative (the next row from another group; itself when no such row exists)."""
+        b = groups.shape[0]
+        gen = self.step_generator(1)
+        use_hard = (torch.rand(b, generator=gen) < hard_share).to(groups.device) & has_hard
+        rows = torch.arange(b, device=groups.device)
+        easy = rows.clone()
+        for shift in range(1, b):
+            candidate = (rows + shift) % b
+            free = (easy == rows) & (groups[candidate] != groups)
+            easy = torch.where(free, candidate, easy)
+        return use_hard, easy
+
+    def pair_distances(self, batch: dict[str, torch.Tensor], hard_share: float) -> dict[str, torch.Tensor]:
+        video = self.embed_video(self.video_input(batch["video"], train=self.training))
+        audio = self.embed_audio(self.audio_input(batch["audio"], train=self.training))
+        hard_audio = self.embed_audio(self.audio_input(batch["audio_hard"], train=self.training, stream=1))
+        use_hard, easy = self.negative_audio_index(batch["group"], batch["has_hard"], hard_share)
+        negative = torch.where(use_hard[:, None], hard_audio, audio[easy])
+        valid_negative = use_hard | (easy != torch.arange(len(easy), device=easy.device))
+        return {"video": video, "audio": audio, "negative": negative, "valid_negative": valid_negative,
+                "use_hard": use_hard}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        hard_share = self.curriculum.hard_share(self.global_step)
+        out = self.pair_distances(batch, hard_share)
+        keep = out["valid_negative"]
+        video = torch.cat([out["video"], out["video"][keep]])
+        audio = torch.cat([out["audio"], out["negative"][keep]])
+        is_positive = torch.cat([torch.ones(len(out["video"])), torch.zeros(int(keep.sum()))]).to(video.device)
+        loss = contrastive_margin_loss(video, audio, is_positive, self.params.margin)
+        with torch.no_grad():
+            d_pos = (out["video"] - out["audio"]).norm(dim=1)
+            d_neg = (out["video"] - out["negative"]).norm(dim=1)
+            accuracy = ((d_pos < d_neg).float()[keep]).mean() if keep.any() else torch.tensor(float("nan"))
+        batch_size = len(out["video"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log("train/sync_accuracy", accuracy, batch_size=batch_size)
+        self.log("curriculum/hard_share", hard_share, batch_size=batch_size)
+        self.log("curriculum/hard_negatives", out["use_hard"].float().sum(), batch_size=batch_size)
+        return loss

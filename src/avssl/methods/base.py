@@ -1,0 +1,142 @@
+"""The small base every method shares: encoders from the config, device-side input preparation,
+the optimiser and LR schedule, and what goes into a checkpoint besides the weights.
+
+A method subclasses PretrainMethod and says what it uses: its `Params`, a data `recipe`, optionally
+its own train sampler, and `training_step`. Losses and views come from avssl.losses and avssl.data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from avssl.config.schema import Config, config_to_dict
+from avssl.data.dataset import FileTable, Recipe
+from avssl.data.features import LogMelSpectrogram
+from avssl.data.sampling import ResumableDistributedSampler
+from avssl.data.transforms import augment_log_mel, color_jitter, normalize, random_grayscale
+from avssl.models.factory import build_encoder
+from avssl.models.heads import ProjectionMLP
+
+
+class PretrainMethod(L.LightningModule):
+    """Encoders + device-side preprocessing + optimisation; subclasses add heads, losses and data."""
+
+    Params: ClassVar[type]
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+        self.params = config.method.params
+        self.video_encoder = build_encoder(config.model.video)
+        self.audio_encoder = build_encoder(config.model.audio)
+        self.log_mel = LogMelSpectrogram(config.data.logmel)
+        # augmentation draws on the device side come from a generator seeded per step, so a resumed
+        # run draws what the uninterrupted run drew at the same step
+        self._aug_generator = torch.Generator()
+
+    # ----------------------------------------------------------------- data side
+
+    def recipe(self, table: FileTable) -> Recipe:
+        """The picklable function that builds one training sample from a file (runs in workers)."""
+        raise NotImplementedError
+
+    def train_sampler(self, table: FileTable, *, rank: int, world_size: int) -> tuple[Any, bool]:
+        """(sampler, is_batch_sampler). Default: every usable file once per epoch, DDP-split, resumable."""
+        sampler = ResumableDistributedSampler(len(table), num_replicas=world_size, rank=rank,
+                                              seed=self.config.seed, drop_last=False)
+        return sampler, False
+
+    # ----------------------------------------------------------------- device side
+
+    def projection(self, in_dim: int) -> ProjectionMLP:
+        m = self.config.model
+        return ProjectionMLP(in_dim, m.projection_hidden, m.embed_dim, m.projection_layers, m.projection_bn)
+
+    def step_generator(self, stream: int = 0) -> torch.Generator:
+        """A CPU generator seeded by (seed, global step, stream): device-side augmentation draws."""
+        seed = np.random.SeedSequence([self.config.seed, int(self.global_step), stream]).generate_state(1)[0]
+        return self._aug_generator.manual_seed(int(seed))
+
+    def video_input(self, clips: torch.Tensor, train: bool = True, stream: int = 0) -> torch.Tensor:
+        """uint8 [B, 3, T, H, W] (already cropped) -> normalised float [B, 3, T, H, W]; colour
+        jitter and grayscale when training. Runs on the batch's device."""
+        aug = self.config.data.video_augment
+        x = clips
+        if train:
+            gen = self.step_generator(100 + stream)
+            x = color_jitter(x, aug.brightness, aug.contrast, aug.saturation, aug.hue, aug.jitter_p, generator=gen)
+            x = random_grayscale(x, aug.grayscale_p, generator=gen)
+        x = normalize(x, aug.mean, aug.std)
+        if self.config.trainer.channels_last_3d:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        return x
+
+    def audio_input(self, waveform: torch.Tensor, train: bool = True, stream: int = 0) -> torch.Tensor:
+        """float [B, N] -> log-mel [B, 1, n_mels, frames]; SpecAugment when training."""
+        x = self.log_mel(waveform).float()
+        if train:
+            x = augment_log_mel(x, self.config.data.audio_augment, generator=self.step_generator(200 + stream))
+        return x
+
+    def video_features(self, clips: torch.Tensor) -> torch.Tensor:
+        """Prepared clips [B, 3, T, H, W] -> encoder features [B, D] (what `avssl extract` stores)."""
+        return self.video_encoder(clips)
+
+    def audio_features(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel [B, 1, F, T] -> encoder features [B, D]."""
+        return self.audio_encoder(log_mel)
+
+    # ----------------------------------------------------------------- optimisation
+
+    def configure_optimizers(self) -> Any:
+        o = self.config.optim
+        decay, no_decay = split_weight_decay(self)
+        groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if o.name == "adamw":
+            optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))
+        else:
+            optimizer = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=True)
+        schedule = warmup_cosine(o.warmup_steps, self.config.trainer.max_steps, o.min_lr_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ----------------------------------------------------------------- checkpoints
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["avssl_config"] = config_to_dict(self.config)
+        checkpoint["avssl_method"] = self.config.method.name
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("torch_rng_state")
+        if state is not None:
+            torch.set_rng_state(state)
+
+
+def split_weight_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(weights of conv / linear layers, everything else: norms, biases, embeddings of dim 1)."""
+    decay, no_decay = [], []
+    for name, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
+        (decay if param.ndim >= 2 else no_decay).append(param)
+    return decay, no_decay
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
+    """LR multiplier at step s: linear from 1/warmup to 1 over warmup, then cosine down to min_ratio."""
+
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        span = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / span)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
