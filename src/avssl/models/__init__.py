@@ -1,1 +1,44 @@
-"""models"""
+"""Networks: video and audio encoders, heads, audio-visual fusion (AMFM, CGRA), encoder checkpoints. Plain torch."""
+
+from avssl.models.alignment import CGRA, cgra_loss, co_correlation
+from avssl.models.audio import AudioResNet, AudioVGG
+from avssl.models.checkpoint import CheckpointMismatchError, load_encoder, save_encoder
+from avssl.models.classifier import AVClassifier, build_av_classifier
+from avssl.models.factory import (
+    audio_encoder_names,
+    build_audio_encoder,
+    build_encoder,
+    build_video_encoder,
+    video_encoder_names,
+)
+from avssl.models.fusion import AMFM, FusionOutput, tokens_from_map
+from avssl.models.heads import ClipPretextHead, LinearClassifier, ProjectionMLP, TuplePretextHead, order_num_classes
+from avssl.models.video import VideoResNet, midplanes_2plus1d
+
+__all__ = [
+    "AMFM",
+    "AVClassifier",
+    "AudioResNet",
+    "AudioVGG",
+    "CGRA",
+    "CheckpointMismatchError",
+    "ClipPretextHead",
+    "FusionOutput",
+    "LinearClassifier",
+    "ProjectionMLP",
+    "TuplePretextHead",
+    "VideoResNet",
+    "audio_encoder_names",
+    "build_audio_encoder",
+    "build_av_classifier",
+    "build_encoder",
+    "build_video_encoder",
+    "cgra_loss",
+    "co_correlation",
+    "load_encoder",
+    "midplanes_2plus1d",
+    "order_num_classes",
+    "save_encoder",
+    "tokens_from_map",
+    "video_encoder_names",
+]
