@@ -32,3 +32,7 @@ class DecodeError(MediaError):
 
 class ClipOutsideStreamError(MediaError):
     """The requested time window lies outside the stream."""
+
+
+class BackendUnavailableError(MediaError):
+    """The requested decoding backend is unknown or cannot be imported."""

@@ -1,0 +1,32 @@
+"""Shared media fixtures: small files with frame indices in the pixels and beeps at known onsets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avssl.data.synthetic.encode import write_media
+from avssl.data.synthetic.framecode import beep_track, coded_frames
+
+FPS = 25
+NUM_FRAMES = 100  # 4 s
+ONSETS = np.array([0.2113, 0.9371, 1.5052, 2.2217, 3.0391, 3.6113])
+VIDEO_FORMATS = ["mp4", "mkv", "webm", "avi", "mov"]
+AUDIO_ONLY_FORMATS = ["wav", "flac", "ogg"]
+
+
+def native_rate(fmt: str) -> int:
+    return 48000 if fmt in ("webm", "ogg") else 44100
+
+
+@pytest.fixture(scope="session")
+def coded_media(tmp_path_factory):
+    """fmt -> path of a 4 s file: frame i shows code i at i / 25 s; beeps start at ONSETS."""
+    root = tmp_path_factory.mktemp("coded_media")
+    paths = {}
+    for fmt in VIDEO_FORMATS + AUDIO_ONLY_FORMATS:
+        rate = native_rate(fmt)
+        audio = beep_track(ONSETS, NUM_FRAMES / FPS, rate)
+        frames = coded_frames(NUM_FRAMES, 96, 128) if fmt in VIDEO_FORMATS else None
+        paths[fmt] = write_media(root / f"coded.{fmt}", frames, FPS, audio, rate, gop=12)
+    return paths
