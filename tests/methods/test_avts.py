@@ -1,0 +1,100 @@
+"""AVTS: config, curriculum, negative selection, and a few optimisation steps that lower the loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from avssl.config.schema import load_config
+from avssl.config.typed import ConfigError
+from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_samples
+from avssl.data.probing import build_manifest, probe_paths
+from avssl.data.synthetic.encode import write_media
+from avssl.methods.curriculum import HardNegativeCurriculum
+from avssl.methods.registry import method_class
+
+
+def tiny_config(*overrides: str):
+    return load_config("configs/avts-tiny.yaml", ["data.num_workers=0", *overrides])
+
+
+def test_paper_and_tiny_configs_load():
+    full = load_config("configs/avts.yaml")
+    assert full.model.video["name"] == "r2plus1d_18" and full.data.clip.frames == 16
+    assert full.method.params.margin == pytest.approx(0.99)
+    tiny = tiny_config()
+    assert tiny.method.params.curriculum.final_hard_share == pytest.approx(0.25)
+
+
+def test_bad_method_key_names_it():
+    with pytest.raises(ConfigError, match="did you mean 'method.min_offset'"):
+        tiny_config("method.min_ofset=1.0")
+
+
+def test_curriculum_moves_from_easy_to_hard():
+    c = HardNegativeCurriculum(easy_steps=10, final_hard_share=0.25, ramp_steps=5)
+    assert [c.hard_share(s) for s in (0, 9)] == [0.0, 0.0]
+    assert c.hard_share(10) == pytest.approx(0.05)
+    assert c.hard_share(14) == pytest.approx(0.25)
+    assert c.hard_share(1000) == pytest.approx(0.25)
+    assert c.state_dict(12) == {"step": 12, "hard_share": pytest.approx(0.15)}
+
+
+def test_easy_negatives_come_from_other_groups_and_hard_ones_only_where_possible():
+    method = method_class("avts")(tiny_config())
+    groups = torch.tensor([0, 0, 1, 1, 2, 5])
+    has_hard = torch.tensor([True, False, True, True, False, True])
+    use_hard, easy = method.negative_audio_index(groups, has_hard, hard_share=1.0)
+    assert torch.equal(use_hard, has_hard)
+    assert (groups[easy] != groups).all()
+    use_hard, _ = method.negative_audio_index(groups, has_hard, hard_share=0.0)
+    assert not use_hard.any()
+
+
+@pytest.fixture(scope="module")
+def av_files(tmp_path_factory):
+    """Six 4 s mp4 files whose audio onsets coincide with flashes in the video."""
+    root = tmp_path_factory.mktemp("avts_media")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        frames = np.zeros((100, 48, 64, 3), np.uint8)
+        audio = rng.standard_normal(64000).astype(np.float32) * 0.01
+        for t in rng.uniform(0.2, 3.6, size=5):
+            f = int(t * 25)
+            frames[f:f + 3] = 40 * (i + 1)
+            s = int(t * 16000)
+            audio[s:s + 1600] += np.sin(np.arange(1600) * 2 * np.pi * (300 + 100 * i) / 16000) * 0.5
+        paths.append(write_media(root / f"v{i}.mp4", frames, 25, audio, 16000))
+    return [str(p) for p in paths]
+
+
+def test_recipe_returns_sync_and_hard_negative_audio(av_files):
+    cfg = tiny_config("data.video_augment.size=32")
+    method = method_class("avts")(cfg)
+    table = FileTable.from_manifest(build_manifest(av_files, probe_paths(av_files, workers=0, progress=False)))
+    sample = ClipDataset(table, method.recipe(table), seed=0)[SampleKey(2, 0)]
+    assert sample["video"].shape == (3, 8, 32, 32) and sample["video"].dtype == torch.uint8
+    assert sample["audio"].shape == sample["audio_hard"].shape == (16000,)
+    assert bool(sample["has_hard"]) and not torch.equal(sample["audio"], sample["audio_hard"])
+    assert sample["failures"] == []
+
+
+def test_thirty_steps_lower_the_loss(av_files):
+    torch.manual_seed(0)
+    cfg = tiny_config("data.video_augment.size=32", "method.curriculum.easy_steps=1000")
+    method = method_class("avts")(cfg)
+    table = FileTable.from_manifest(build_manifest(av_files, probe_paths(av_files, workers=0, progress=False)))
+    dataset = ClipDataset(table, method.recipe(table), seed=0)
+    batch = collate_samples([dataset[SampleKey(i, 0)] for i in range(len(table))])
+    optimizer = torch.optim.Adam(method.parameters(), lr=2e-3)
+    method.train()
+    losses = []
+    for _ in range(30):
+        loss = method.training_step(batch, 0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
