@@ -1,1 +1,6 @@
-"""evaluate"""
+"""Evaluation of frozen features: linear probe, kNN, retrieval, fingerprinting metrics and reports.
+
+Modules: features (the .npz files `avssl extract` writes), protocols (official splits / folds, leak
+checks), linear, knn, retrieval, fingerprint (+ query_transforms), report (+ plots). Import them
+directly; this package imports nothing so that `import avssl.evaluate` stays cheap.
+"""

@@ -1,0 +1,149 @@
+"""Evaluate frozen features: linear probe, kNN, retrieval, fingerprinting metrics; JSON on stdout.
+
+Tasks (features files are written by `avssl extract`):
+  linear              standardised logistic regression, C by grouped CV on the training side: top1, top5
+  knn                 cosine kNN classification (weighted or majority vote): top1, top5
+  retrieval           test clips query the training clips, hit = same class: recall@1/5/10/20/50;
+                      with --cross-modal: audio -> video and video -> audio, hit = same path, + median rank
+  fingerprint-metric  references vs transformed queries in one file: map (VSC 2022 micro AP), recall@1
+
+Protocol (linear, knn, retrieval): `splits` = one file per official split with split train/test
+(UCF101, HMDB51: give the 3 split files, the result is their mean); `folds` = one file whose split is
+the fold number (ESC-50: train on 4 folds, test on the 5th, mean over the 5); `auto` infers it.
+
+Examples:
+  avssl eval linear ucf_split1.npz ucf_split2.npz ucf_split3.npz --out linear.json --report report/
+  avssl eval linear esc50.npz --modality audio --seeds 0,1,2
+  avssl eval knn esc50.npz --modality audio --k 20 --weighting majority
+  avssl eval retrieval ucf_split1.npz --ks 1,5,10,20,50
+  avssl eval retrieval demo.npz --cross-modal --subset test
+  avssl eval fingerprint-metric vggsound_fp.npz --candidates-per-query 25
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from avssl.errors import UsageError
+
+TASKS = ("linear", "knn", "retrieval", "fingerprint-metric")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("features", nargs="+", help="features .npz file(s) from `avssl extract`")
+    common.add_argument("--modality", choices=("video", "audio"), default=None,
+                        help="which array to evaluate (default: video when present, else audio)")
+    common.add_argument("--out", help="also write the JSON result to this file")
+    common.add_argument("--report", metavar="DIR", help="write DIR/report.md, DIR/result.json and PNG plots")
+    common.add_argument("--metrics-csv", help="a run's metrics.csv: its loss curves go into the report")
+    common.add_argument("--embedding", choices=("pca", "tsne"), default="pca", help="2-D map in the report")
+    common.add_argument("--seed", type=int, default=0, help="seed (CV folds, solver, report sampling)")
+    common.add_argument("--seeds", type=_int_list, help="e.g. 0,1,2: run once per seed, report mean and std")
+    protocol = argparse.ArgumentParser(add_help=False)
+    protocol.add_argument("--protocol", choices=("auto", "splits", "folds"), default="auto",
+                          help="splits: one file per split (train/test); folds: fold numbers in split")
+    sub = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("linear", parents=[common, protocol], help="linear probe: top1, top5", formatter_class=fmt)
+    p.add_argument("--cs", type=_float_list, default=None, help="candidate C values (default 1e-3..100)")
+    p.add_argument("--cv", type=int, default=5, help="grouped CV folds on the training side (default 5)")
+    p = sub.add_parser("knn", parents=[common, protocol], help="cosine kNN: top1, top5", formatter_class=fmt)
+    p.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
+    p.add_argument("--weighting", choices=("weighted", "majority"), default="weighted",
+                   help="weighted: exp(cos / temperature) per neighbour (default); majority: 1 each")
+    p.add_argument("--temperature", type=float, default=0.07, help="weighted-vote temperature (default 0.07)")
+    p = sub.add_parser("retrieval", parents=[common, protocol], help="recall@k (class or cross-modal)",
+                       formatter_class=fmt)
+    p.add_argument("--ks", type=_int_list, default=[1, 5, 10, 20, 50], help="recall cut-offs")
+    p.add_argument("--cross-modal", action="store_true", help="audio <-> video retrieval in each file")
+    p.add_argument("--match", choices=("path", "group"), default="path",
+                   help="cross-modal hit: the same path (default) or any clip of the same group")
+    p.add_argument("--subset", help="cross-modal: only rows with this split value (e.g. test)")
+    p = sub.add_parser("fingerprint-metric", parents=[common], help="micro AP and recall@1 of copy detection",
+                       formatter_class=fmt)
+    p.add_argument("--candidates-per-query", type=int, default=None,
+                   help="keep each query's top-k references as candidates (default: all)")
+
+
+def evaluate_once(args: argparse.Namespace, feature_sets: list, modality: str, seed: int) -> dict:
+    """One evaluation of args.task on the loaded features with `seed`."""
+    from avssl.evaluate import fingerprint, knn, linear, protocols, retrieval
+
+    examples = 8 if args.report else 0
+    if args.task == "fingerprint-metric":
+        if len(feature_sets) != 1:
+            raise UsageError("fingerprint-metric takes one features file (references and queries)")
+        return fingerprint.fingerprint_metrics_from_features(feature_sets[0], modality, args.candidates_per_query)
+    if args.task == "retrieval" and args.cross_modal:
+        results = [retrieval.evaluate_cross_modal(f, args.ks, args.match, args.subset, examples) for f in feature_sets]
+        out = {k: sum(r[k] for r in results) / len(results) for k in results[0] if not k.startswith("_")}
+        out["runs"] = [{"name": f.source, **{k: v for k, v in r.items() if not k.startswith("_")}}
+                       for f, r in zip(feature_sets, results)]
+        out["_examples"] = results[0].get("_examples", [])
+        return out
+    protocol, runs = protocols.build_runs(feature_sets, args.protocol)
+    if args.task == "linear":
+        result = linear.evaluate_linear(runs, modality, args.cs or linear.DEFAULT_CS, args.cv, seed)
+    elif args.task == "knn":
+        result = knn.evaluate_knn(runs, modality, args.k, args.weighting, args.temperature)
+    else:
+        result = retrieval.evaluate_class_retrieval(runs, modality, args.ks, examples)
+    return {"protocol": protocol, **result}
+
+
+def run(args: argparse.Namespace) -> int:
+    from avssl.evaluate.features import default_modality, load_features
+    from avssl.evaluate.report import provenance, public, run_seeds, write_json, write_report
+
+    if args.metrics_csv and not os.path.isfile(args.metrics_csv):
+        raise UsageError(f"--metrics-csv {args.metrics_csv}: file not found")
+    feature_sets = [load_features(p) for p in args.features]
+    if args.task == "retrieval" and args.cross_modal:
+        modality = "both"
+    else:
+        modality = default_modality(feature_sets[0], args.modality)
+        for f in feature_sets[1:]:
+            f.matrix(modality)
+    seeds = args.seeds or [args.seed]
+    if len(seeds) > 1:
+        result = run_seeds(lambda s: evaluate_once(args, feature_sets, modality, s), seeds)
+    else:
+        result = {**evaluate_once(args, feature_sets, modality, seeds[0]), "seed": seeds[0]}
+    result = {"task": args.task, "modality": modality, **result}
+    config = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("verbose", "verb")}
+    inputs = list(args.features) + ([args.metrics_csv] if args.metrics_csv else [])
+    result["provenance"] = provenance(config, seeds[0] if len(seeds) == 1 else seeds, inputs)
+    if args.out:
+        write_json(result, args.out)
+    if args.report:
+        shown = feature_sets[0] if modality in ("video", "audio") else None
+        write_report(result, args.report, title=f"avssl eval {args.task}", features=shown,
+                     modality=modality if shown is not None else None, metrics_csv=args.metrics_csv,
+                     embedding=args.embedding, seed=seeds[0])
+    json.dump(public(result), sys.stdout)
+    sys.stdout.write("\n")
+    return 0

@@ -1,0 +1,114 @@
+"""PNG plots for evaluation reports (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are written on headless machines
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+MAX_LEGEND = 20  # more classes than this: a colour bar instead of a legend
+
+
+def confusion_matrix(classes: list[str], y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """int [C, C] counts: row = true class, column = predicted class (rows with y_true -1 left out)."""
+    n = len(classes)
+    keep = (y_true >= 0) & (y_true < n)
+    counts = np.zeros((n, n), dtype=np.int64)
+    np.add.at(counts, (y_true[keep], y_pred[keep]), 1)
+    return counts
+
+
+def plot_confusion(classes: list[str], y_true: np.ndarray, y_pred: np.ndarray, path: str) -> str:
+    """Row-normalised confusion matrix as a heat map; returns the PNG path."""
+    counts = confusion_matrix(classes, y_true, y_pred)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = min(4 + 0.25 * len(classes), 20)
+    fig, ax = plt.subplots(figsize=(size, size))
+    image = ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+    if len(classes) <= 60:
+        ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def embed_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """[N, 2] map of x [N, D] by PCA (default) or t-SNE (sklearn; slower)."""
+    x = np.asarray(x, dtype=np.float64)
+    if method == "pca":
+        centred = x - x.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        out = centred @ vt[:2].T
+        return np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        return TSNE(n_components=2, random_state=seed, perplexity=min(30.0, max(2.0, (len(x) - 1) / 3))).fit_transform(x)
+    raise ValueError(f"embedding map method must be 'pca' or 'tsne', got {method!r}")
+
+
+def plot_embedding(x: np.ndarray, labels: np.ndarray, path: str, method: str = "pca", seed: int = 0) -> str:
+    """Scatter of the 2-D map of x [N, D], one colour per label; returns the PNG path."""
+    points = embed_2d(x, method, seed)
+    classes, index = np.unique(labels, return_inverse=True)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab20" if len(classes) <= 20 else "turbo")
+    colours = index / max(len(classes) - 1, 1) if len(classes) > 20 else index
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=colours, cmap=cmap, s=10,
+                         vmin=0, vmax=1 if len(classes) > 20 else 19)
+    if len(classes) <= MAX_LEGEND:
+        for i, name in enumerate(classes):
+            ax.scatter([], [], color=cmap(i), label=str(name), s=10)
+        ax.legend(fontsize=7, loc="best", markerscale=1.5)
+    else:
+        fig.colorbar(scatter, ax=ax, label="class (sorted index)")
+    ax.set_title(f"{method.upper()} of {len(x)} features, {len(classes)} classes")
+    return _save(fig, path)
+
+
+def read_loss_columns(metrics_csv: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{column: (steps, values)} of every column of a run's metrics.csv whose name contains "loss"."""
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "step" not in rows[0]:
+        raise ValueError(f"{metrics_csv}: expected a metrics.csv with a 'step' column")
+    out = {}
+    for column in rows[0]:
+        if "loss" not in column:
+            continue
+        pairs = [(float(r["step"]), float(r[column])) for r in rows if r.get(column) not in ("", None)]
+        pairs = [(s, v) for s, v in pairs if math.isfinite(v)]
+        if pairs:
+            steps, values = map(np.array, zip(*pairs))
+            out[column] = (steps, values)
+    return out
+
+
+def plot_loss_curves(metrics_csv: str, path: str) -> str | None:
+    """Every loss column of metrics.csv against step; None when the file logs no loss."""
+    curves = read_loss_columns(metrics_csv)
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (steps, values) in curves.items():
+        ax.plot(steps, values, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _save(fig, path: str) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

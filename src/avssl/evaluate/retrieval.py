@@ -1,0 +1,115 @@
+"""Retrieval by cosine similarity: class retrieval (UCF101/HMDB51 clip-retrieval protocol) and
+cross-modal retrieval (audio -> video and video -> audio).
+
+The rank of a query is 1 + the number of gallery items strictly more similar than its most similar
+relevant item (a tie with the relevant item goes in the query's favour; with float features such
+ties are rare). recall@k is the share of queries with rank <= k; a query with no relevant item in the
+gallery is a miss at every k and has no rank (it is left out of the median rank and counted).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from avssl.errors import UsageError
+from avssl.evaluate.features import Features
+from avssl.evaluate.knn import CHUNK, l2_normalise
+from avssl.evaluate.protocols import Run
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KS = (1, 5, 10, 20, 50)
+MATCH_KEYS = ("path", "group")
+
+
+def relevance_ranks(query_x: np.ndarray, gallery_x: np.ndarray, query_keys: np.ndarray,
+                    gallery_keys: np.ndarray) -> np.ndarray:
+    """float [Q] rank (1-based) of each query's best relevant gallery item; inf when it has none.
+
+    query_x [Q, D], gallery_x [G, D]; an item is relevant when its key equals the query's key.
+    """
+    gallery_n = l2_normalise(gallery_x)
+    ranks = np.full(len(query_x), np.inf)
+    for start in range(0, len(query_x), CHUNK):
+        sim = l2_normalise(query_x[start:start + CHUNK]) @ gallery_n.T  # [q, G]
+        relevant = query_keys[start:start + CHUNK, None] == gallery_keys[None, :]
+        best = np.where(relevant, sim, -np.inf).max(axis=1, initial=-np.inf)
+        has = relevant.any(axis=1)
+        above = (sim > best[:, None]).sum(axis=1)
+        ranks[start:start + len(sim)] = np.where(has, above + 1, np.inf)
+    return ranks
+
+
+def recall_at_k(ranks: np.ndarray, ks=DEFAULT_KS) -> dict[str, float]:
+    """{"recall@k": share of ranks <= k} for each k."""
+    return {f"recall@{k}": float(np.mean(ranks <= k)) for k in ks}
+
+
+def top_matches(query_x: np.ndarray, gallery_x: np.ndarray, n: int) -> np.ndarray:
+    """int [Q, n] gallery indices of the n most similar items of each query, best first."""
+    sim = l2_normalise(query_x) @ l2_normalise(gallery_x).T
+    return np.argsort(-sim, axis=1, kind="stable")[:, :n]
+
+
+def evaluate_class_retrieval(runs: list[Run], modality: str, ks=DEFAULT_KS, examples: int = 0) -> dict:
+    """Test rows query the training rows; a hit is a gallery item of the query's class. Mean over runs."""
+    per_run, shown = [], []
+    for run in runs:
+        f = run.features
+        x = f.matrix(modality)
+        ranks = relevance_ranks(x[run.test], x[run.train], f.label[run.test], f.label[run.train])
+        per_run.append({"name": run.name, **recall_at_k(ranks, ks),
+                        "n_queries": int(len(run.test)), "n_gallery": int(len(run.train))})
+        if examples and not shown:
+            shown = retrieval_examples(f, run.test[:examples], run.train, x[run.test[:examples]], x[run.train],
+                                       key="label", n=max(ks[:2]) if len(ks) > 1 else ks[0])
+    result = {name: float(np.mean([r[name] for r in per_run])) for name in per_run[0] if name.startswith("recall@")}
+    return {**result, "runs": per_run, "_examples": shown}
+
+
+def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
+                         subset: str | None = None, examples: int = 0) -> dict:
+    """Audio queries against the video gallery and back, over the rows of `features` (or split == subset).
+
+    A hit is the gallery item with the same `match` key ("path": the same clip; "group": any clip of
+    the same source). Keys: `a2v_recall@k`, `v2a_recall@k`, `a2v_median_rank`, `v2a_median_rank`,
+    and `recall@k` = the mean of the two directions.
+    """
+    if match not in MATCH_KEYS:
+        raise UsageError(f"--match must be one of {MATCH_KEYS}, got {match!r}")
+    if subset is not None:
+        features = features.take(np.flatnonzero(features.split == subset))
+        if len(features) == 0:
+            raise UsageError(f"{features.source}: no rows with split {subset!r}")
+    audio, video = features.matrix("audio"), features.matrix("video")
+    keys = features.path if match == "path" else features.groups()
+    result: dict = {"n_queries": int(len(features))}
+    for name, query, gallery in (("a2v", audio, video), ("v2a", video, audio)):
+        ranks = relevance_ranks(query, gallery, keys, keys)
+        for key, value in recall_at_k(ranks, ks).items():
+            result[f"{name}_{key}"] = value
+        finite = ranks[np.isfinite(ranks)]
+        result[f"{name}_median_rank"] = float(np.median(finite)) if len(finite) else float("nan")
+    for k in ks:
+        result[f"recall@{k}"] = (result[f"a2v_recall@{k}"] + result[f"v2a_recall@{k}"]) / 2
+    if examples:
+        rows = np.arange(min(examples, len(features)))
+        result["_examples"] = retrieval_examples(features, rows, np.arange(len(features)), audio[rows], video,
+                                                 key="path" if match == "path" else "group", n=5)
+    return result
+
+
+def retrieval_examples(features: Features, query_rows: np.ndarray, gallery_rows: np.ndarray,
+                       query_x: np.ndarray, gallery_x: np.ndarray, key: str, n: int) -> list[dict]:
+    """For the report: each query's path and label with its top-n gallery paths and hit marks."""
+    values = {"label": features.label, "path": features.path, "group": features.groups()}[key]
+    top = top_matches(query_x, gallery_x, n)
+    out = []
+    for q, row in enumerate(query_rows):
+        hits = [gallery_rows[j] for j in top[q]]
+        out.append({"query": str(features.path[row]), "label": str(features.label[row]),
+                    "results": [{"path": str(features.path[g]), "label": str(features.label[g]),
+                                 "hit": bool(values[g] == values[row])} for g in hits]})
+    return out
