@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -55,6 +54,9 @@ class PyAVSource:
             start = self.container.start_time
             self.origin = start / av.time_base if start is not None else 0.0
             self.rotation = 0
+            # frames decoded per stream type since open: lets tests check that a seek decoded only
+            # from the keyframe before the window, not from the start of the file
+            self.decoded = {"video": 0, "audio": 0}
         except BaseException:
             self.container.close()
             raise
@@ -188,6 +190,7 @@ class PyAVSource:
                         self.path, f"{stream.type} decode failed near {last or 0:.3f} s ({err})"
                     ) from err
                 continue
+            self.decoded[stream.type] = self.decoded.get(stream.type, 0) + len(frames)
             for frame in frames:
                 if frame.pts is None:
                     if last is None:
@@ -241,10 +244,12 @@ class PyAVSource:
         """uint8 [height, width, 3] RGB of a frame handle, scaled by swscale, rotation applied."""
         k = (self.rotation // 90) % 4
         h, w = (width, height) if k % 2 else (height, width)
+        # threads=1: swscale's default (one thread per core) was 5x slower per frame when the
+        # cores are busy (decoding, other workers); one frame is too little work to split
         if (h, w) == (frame.height, frame.width):
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = frame.to_ndarray(format="rgb24", threads=1)
         else:
-            rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+            rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA", threads=1).to_ndarray()
         return np.rot90(rgb, k) if k else rgb
 
     def audio_samples(self, start: float, end: float) -> tuple[np.ndarray, float, int]:
@@ -282,6 +287,8 @@ def _mono(frame) -> np.ndarray:
         arr = arr.astype(np.float32) / 2147483648.0
     elif arr.dtype == np.uint8:
         arr = (arr.astype(np.float32) - 128.0) / 128.0
+    if arr.shape[0] == 1:  # mono: skip the mean (called per 1024-sample frame, its overhead showed)
+        return arr[0].astype(np.float32, copy=False)
     return arr.astype(np.float32, copy=False).mean(axis=0)
 
 

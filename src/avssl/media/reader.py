@@ -7,6 +7,8 @@ chosen by the `backend` argument or the AVSSL_MEDIA_BACKEND environment variable
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from typing import Literal, overload
 
@@ -16,6 +18,8 @@ import torch
 from .errors import BackendUnavailableError, ClipOutsideStreamError, NoAudioStreamError, NoVideoStreamError
 from .info import AudioReadInfo, Clip, MediaInfo, VideoReadInfo
 from .timing import audio_window, check_window, grid_times, output_size, select_in_window, select_on_grid
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("pyav", "torchcodec")
 ENV_BACKEND = "AVSSL_MEDIA_BACKEND"
@@ -51,6 +55,10 @@ class MediaReader:
     with MediaReader("clip.mp4") as r:
         a = r.read_video(0.0, 1.0, fps=16, size=112)   # uint8 [16, 112, W, 3]
         b = r.read_audio(0.0, 1.0)                      # float32 [16000]
+
+    `info` comes from the container's header; a rotation (display matrix) is known only from a
+    decoded frame, so for rotated files `info.rotation` and the displayed width/height are exact
+    after the first read_video (or from `probe`, which decodes a frame).
     """
 
     def __init__(self, path: str | os.PathLike, backend: str | None = None):
@@ -66,11 +74,34 @@ class MediaReader:
     def close(self) -> None:
         self._source.close()
 
+    @property
+    def decoded_video_frames(self) -> int | None:
+        """Video frames decoded since the file was opened (None when the backend does not count).
+        A read decodes from the keyframe before its window to its last frame, whatever the file's length."""
+        counts = getattr(self._source, "decoded", None)
+        return counts.get("video", 0) if counts is not None else None
+
+    @property
+    def decoded_audio_frames(self) -> int | None:
+        """Audio frames (codec packets' worth, e.g. 1024 AAC samples) decoded since open, or None."""
+        counts = getattr(self._source, "decoded", None)
+        return counts.get("audio", 0) if counts is not None else None
+
     def __enter__(self) -> MediaReader:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _learn_rotation(self) -> None:
+        """Containers state rotation as side data that the decoder attaches to frames; once a
+        frame is decoded, make `info` report it (and the width and height as displayed)."""
+        rotation = getattr(self._source, "rotation", 0)
+        info = self.info
+        if rotation == info.rotation:
+            return
+        w, h = (info.height, info.width) if (rotation - info.rotation) % 180 else (info.width, info.height)
+        self.info = dataclasses.replace(info, rotation=rotation, width=w, height=h)
 
     def _check_start(self, start: float, duration: float, stream_start: float, stream_duration: float) -> None:
         check_window(self.path, start, duration)
@@ -99,6 +130,8 @@ class MediaReader:
         grid = grid_times(start, duration, fps) if fps else None
         last = grid[-1] + 1e-3 if grid is not None else end  # include a frame shown exactly at the last grid time
         times, frames, video_end = self._source.video_frames(start, last)
+        self._learn_rotation()
+        info = self.info
         times_arr = np.asarray(times, dtype=np.float64)
         padded = 0
         if grid is None:
@@ -114,13 +147,15 @@ class MediaReader:
             else:
                 raise ClipOutsideStreamError(self.path, f"no video frame in [{start:.3f}, {end:.3f}) s")
         h, w = output_size(info.height, info.width, size)
-        converted: dict[int, np.ndarray] = {}
-        for i in pick:
-            if int(i) not in converted:
-                converted[int(i)] = self._source.to_rgb(frames[int(i)], h, w)
-        out = torch.from_numpy(np.stack([converted[int(i)] for i in pick])) if len(pick) else torch.zeros(
-            (0, h, w, 3), dtype=torch.uint8
-        )
+        rgb = np.empty((len(pick), h, w, 3), dtype=np.uint8)
+        first_row: dict[int, int] = {}  # a frame picked for several grid times is converted once
+        for row, i in enumerate(pick.tolist()):
+            if i in first_row:
+                rgb[row] = rgb[first_row[i]]
+            else:
+                rgb[row] = self._source.to_rgb(frames[i], h, w)
+                first_row[i] = row
+        out = torch.from_numpy(rgb)
         if not return_info:
             return out
         return out, VideoReadInfo(frame_times=torch.from_numpy(times_arr[pick]), padded_frames=padded)
@@ -131,8 +166,9 @@ class MediaReader:
         """float32 [round(duration * sample_rate)] mono audio of [start, start + duration).
 
         Sample k is the signal at time start + k / sample_rate. Past the end of the stream (or
-        before its first sample) the samples are zeros; return_info=True also returns an
-        AudioReadInfo whose padded_before / padded_after count them.
+        before its first sample) the samples are zeros, also for a window wholly past the audio
+        of a file whose video runs longer; return_info=True also returns an AudioReadInfo whose
+        padded_before / padded_after count them. A window outside the file raises.
         """
         info = self.info
         if not info.has_audio:
@@ -143,9 +179,9 @@ class MediaReader:
         samples, first_time, native = self._source.audio_samples(start, start + duration)
         out, before, after = audio_window(samples, first_time, native, start, duration, sample_rate)
         if before + after >= len(out) and len(out):
-            raise ClipOutsideStreamError(
-                self.path, f"no audio in [{start:.3f}, {start + duration:.3f}) s"
-            )
+            # inside the file but past the audio (audio shorter than video, or starting later):
+            # silence, reported through the padding counts rather than an error mid-epoch
+            log.debug("%s: no audio in [%.3f, %.3f) s; returning zeros", self.path, start, start + duration)
         if not return_info:
             return out
         return out, AudioReadInfo(sample_rate=sample_rate, padded_before=before, padded_after=after)

@@ -80,7 +80,9 @@ class TorchCodecSource:
         return frame.numpy()
 
     def audio_samples(self, start: float, end: float) -> tuple[np.ndarray, float, int]:
-        """Same contract as PyAVSource.audio_samples."""
+        """Same contract as PyAVSource.audio_samples. torchcodec 0.13's AudioDecoder does not seek:
+        it decodes from the stream start (backwards) or on from where it stopped, so a window's
+        cost grows with its distance (upstream issue meta-pytorch/torchcodec#1448, fixed after 0.13)."""
         if self._audio_index is None:
             raise NoAudioStreamError(self.path, "no audio stream")
         if self._audio is None:
@@ -94,5 +96,6 @@ class TorchCodecSource:
             samples = self._audio.get_samples_played_in_range(lo, end + 0.05 + self.origin)
         except _DECODER_ERRORS as err:
             raise DecodeError(self.path, f"audio decode failed in [{start:.3f}, {end:.3f}) s ({err})") from err
-        mono = samples.data.mean(dim=0).numpy().astype(np.float32, copy=False)
+        # numpy's mean runs on this thread; torch's wakes its worker pool, slow on busy cores
+        mono = samples.data.numpy().mean(axis=0, dtype=np.float32)
         return mono, float(samples.pts_seconds) - self.origin, int(samples.sample_rate)

@@ -6,9 +6,13 @@ samples written here are the ground truth the media layer's readers are checked 
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Union
 
 import av
 import numpy as np
@@ -38,27 +42,41 @@ FORMATS: dict[str, Format] = {
 }
 
 
+Frames = Union[np.ndarray, Iterable[np.ndarray]]
+
+
 def write_media(
     path: str | os.PathLike,
-    frames: np.ndarray | None = None,
+    frames: Frames | None = None,
     fps: float | Fraction = 25,
-    audio: np.ndarray | None = None,
+    audio: np.ndarray | Iterable[np.ndarray] | None = None,
     sample_rate: int = 16000,
     fmt: str | None = None,
     video_bitrate: int | None = None,
     crf: int | None = 18,
     gop: int | None = None,
     frame_times: np.ndarray | None = None,
+    *,
+    num_frames: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+    preset: str = "veryfast",
+    rotation: int = 0,
 ) -> str:
     """Encode `frames` and/or `audio` into one file and return its path.
 
-    frames: uint8 [T, H, W, 3] RGB (H and W even for yuv420p codecs).
-    audio: float32 [N] mono or [C, N] in [-1, 1].
+    frames: uint8 [T, H, W, 3] RGB (H and W even for yuv420p codecs), or any iterable (a generator)
+        of uint8 [H, W, 3] frames, encoded one at a time so a long file never sits in memory; then
+        `frame_size` (H, W) and `num_frames` may be given: the size otherwise comes from the first
+        frame, and a count that differs from what the iterable yields is an error.
+    audio: float32 [N] mono or [C, N] in [-1, 1], or an iterable of such chunks (any lengths).
     fmt: a key of FORMATS; by default the file extension.
     frame_times: optional [T] presentation times in seconds (variable frame rate; kept exactly by
         mp4 and mov, rounded by the other containers); by default
         frame i is shown at i / fps.
     gop: keyframe interval in frames (smaller = cheaper seeking); by default the encoder's.
+    preset: the x264 speed preset (h264 formats only); "ultrafast" for long, throwaway files.
+    rotation: degrees counter-clockwise (a multiple of 90) that a player turns the stored frames
+        by, written as the stream's display matrix (mp4 and mov), as phones record portrait video.
     """
     path = os.fspath(path)
     fmt_name = fmt or os.path.splitext(path)[1].lstrip(".").lower()
@@ -69,24 +87,80 @@ def write_media(
         raise ValueError(f"{path}: nothing to write (no frames and no audio)")
     if frames is not None and spec.video_codec is None:
         raise ValueError(f"{path}: format {fmt_name!r} holds no video")
+    source = _FrameSource(path, frames, num_frames, frame_size, frame_times) if frames is not None else None
+    if rotation % 90 or (rotation % 360 and spec.container not in ("mp4", "mov")):
+        raise ValueError(
+            f"{path}: rotation must be a multiple of 90 and needs mp4 or mov, got {rotation} for {fmt_name!r}"
+        )
+    if source is not None and spec.video_codec == "libx264" and (source.height % 2 or source.width % 2):
+        raise ValueError(
+            f"{path}: h264 (yuv420p) needs an even width and height, got {source.width}x{source.height}; "
+            "use avi (mjpeg) or webm (vp9) for odd sizes"
+        )
 
     with av.open(path, mode="w", format=spec.container) as container:
         vstream = astream = None
-        if frames is not None:
-            vstream = _add_video_stream(container, spec, frames, fps, video_bitrate, crf, gop, frame_times)
+        if source is not None:
+            vstream = _add_video_stream(container, spec, source, fps, video_bitrate, crf, gop, frame_times, preset)
+            if rotation % 360:
+                vstream.set_display_rotation(rotation % 360)
         if audio is not None:
-            astream = _add_audio_stream(container, spec, audio, sample_rate)
+            channels, chunks = _audio_source(audio)
+            astream = _add_audio_stream(container, spec, channels, sample_rate)
+        # audio is encoded alongside the video (up to each frame's time) so the file is
+        # interleaved like a camera's: a reader seeking to t finds both streams near each other
+        audio_steps = _encode_audio(container, astream, spec, channels, chunks, sample_rate) if astream else iter(())
+        audio_time = -math.inf
+
+        def audio_up_to(t: float) -> None:
+            nonlocal audio_time
+            while audio_time < t:
+                audio_time = next(audio_steps, math.inf)
+
         if vstream is not None:
-            _encode_video(container, vstream, frames, frame_times)
-        if astream is not None:
-            _encode_audio(container, astream, spec, audio, sample_rate)
+            _encode_video(container, vstream, source, frame_times, fps, audio_up_to)
+        audio_up_to(math.inf)
     return path
 
 
-def _add_video_stream(container, spec, frames, fps, bitrate, crf, gop, frame_times):
-    t, h, w, c = frames.shape
-    if c != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+class _FrameSource:
+    """The frames to encode, as an array or an iterable, with their size and (if known) count."""
+
+    def __init__(self, path: str, frames: Frames, count: int | None, size: tuple[int, int] | None, times):
+        self.path = path
+        if isinstance(frames, np.ndarray):
+            if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+                raise ValueError(f"{path}: frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+            self.head, self.rest = None, iter(frames)
+            count, size = len(frames), frames.shape[1:3]
+        else:
+            self.rest = iter(frames)
+            self.head = next(self.rest, None)
+            if self.head is None:
+                raise ValueError(f"{path}: the frames iterable yielded no frame")
+            size = size or self.head.shape[:2]
+        self.count = count
+        self.height, self.width = (int(v) for v in size)
+        if times is not None and count is not None and len(times) != count:
+            raise ValueError(f"{path}: {len(times)} frame_times for {count} frames")
+
+    def __iter__(self):
+        n = 0
+        for frame in itertools.chain([self.head] if self.head is not None else [], self.rest):
+            frame = np.asarray(frame)
+            if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+                raise ValueError(
+                    f"{self.path}: frame {n} is {frame.dtype} {frame.shape}, expected uint8 "
+                    f"{(self.height, self.width, 3)}"
+                )
+            yield frame
+            n += 1
+        if self.count is not None and n != self.count:
+            raise ValueError(f"{self.path}: num_frames={self.count} but the frames iterable yielded {n}")
+
+
+def _add_video_stream(container, spec, source, fps, bitrate, crf, gop, frame_times, preset):
+    h, w = source.height, source.width
     rate = Fraction(fps).limit_denominator(1001)
     stream = container.add_stream(spec.video_codec, rate=rate)
     stream.width, stream.height = w, h
@@ -98,7 +172,7 @@ def _add_video_stream(container, spec, frames, fps, bitrate, crf, gop, frame_tim
     if spec.video_codec == "libx264":
         if crf is not None and bitrate is None:
             options["crf"] = str(crf)
-        options["preset"] = "veryfast"
+        options["preset"] = preset
     if spec.video_codec == "libvpx-vp9":
         options.update({"deadline": "realtime", "cpu-used": "8", "row-mt": "1"})
         if bitrate is None:
@@ -113,19 +187,34 @@ def _add_video_stream(container, spec, frames, fps, bitrate, crf, gop, frame_tim
     return stream
 
 
-def _add_audio_stream(container, spec, audio, sample_rate):
-    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+def _audio_source(audio) -> tuple[int, Iterable[np.ndarray]]:
+    """(channels, iterable of float32 [C, n] chunks) from an array [N] / [C, N] or an iterable of them."""
+    if isinstance(audio, np.ndarray):
+        arr = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+        return arr.shape[0], [arr]
+    chunks = (np.atleast_2d(np.asarray(c, dtype=np.float32)) for c in audio)
+    head = next(chunks, None)
+    if head is None:
+        raise ValueError("the audio iterable yielded no samples")
+    return head.shape[0], itertools.chain([head], chunks)
+
+
+def _add_audio_stream(container, spec, channels, sample_rate):
     if spec.audio_codec == "libopus" and sample_rate != 48000:
         raise ValueError("opus only encodes 48 kHz audio: pass sample_rate=48000 for webm and ogg")
     stream = container.add_stream(spec.audio_codec, rate=sample_rate)
-    stream.layout = "mono" if audio.shape[0] == 1 else "stereo"
+    stream.layout = "mono" if channels == 1 else "stereo"
     return stream
 
 
-def _encode_video(container, stream, frames, frame_times):
-    for i, rgb in enumerate(frames):
+def _encode_video(container, stream, source, frame_times, fps, before_frame):
+    """Encode every frame; before_frame(t) is called with each frame's time first."""
+    for i, rgb in enumerate(source):
+        before_frame(float(frame_times[i]) if frame_times is not None and i < len(frame_times) else i / float(fps))
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if frame_times is not None:
+            if i >= len(frame_times):
+                raise ValueError(f"{source.path}: more frames than the {len(frame_times)} frame_times")
             frame.pts = int(round(float(frame_times[i]) * 90000))
             frame.time_base = stream.time_base
         else:
@@ -136,12 +225,29 @@ def _encode_video(container, stream, frames, frame_times):
         container.mux(packet)
 
 
-def _encode_audio(container, stream, spec, audio, sample_rate):
-    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    layout = "mono" if audio.shape[0] == 1 else "stereo"
-    chunk = 1024
-    for start in range(0, audio.shape[1], chunk):
-        block = np.clip(audio[:, start:start + chunk], -1.0, 1.0)
+def _blocks(chunks: Iterable[np.ndarray], size: int):
+    """The samples of `chunks` ([C, n] each) again as [C, size] blocks (the last one shorter)."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += chunk.shape[1]
+        if held >= size:
+            joined = np.concatenate(pending, axis=1)
+            whole = joined.shape[1] // size * size
+            for start in range(0, whole, size):
+                yield joined[:, start:start + size]
+            pending, held = [joined[:, whole:]], joined.shape[1] - whole
+    if held:
+        yield np.concatenate(pending, axis=1)
+
+
+def _encode_audio(container, stream, spec, channels, chunks, sample_rate):
+    """Generator: encodes one block per step and yields the time (s) encoded so far."""
+    layout = "mono" if channels == 1 else "stereo"
+    start = 0
+    for block in _blocks(chunks, 1024):
+        block = np.clip(block, -1.0, 1.0)
         if spec.audio_format == "s16":
             data = (block * 32767.0).round().astype(np.int16).T.reshape(1, -1)  # packed: interleaved
         elif spec.audio_format == "flt":
@@ -152,7 +258,9 @@ def _encode_audio(container, stream, spec, audio, sample_rate):
         frame.sample_rate = sample_rate
         frame.pts = start
         frame.time_base = Fraction(1, sample_rate)
+        start += block.shape[1]
         for packet in stream.encode(frame):
             container.mux(packet)
+        yield start / sample_rate
     for packet in stream.encode():
         container.mux(packet)
