@@ -1,1 +1,1 @@
-"""train"""
+"""The pretraining engine: Lightning trainer, resumable data loading, atomic checkpoints, run files."""

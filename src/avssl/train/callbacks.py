@@ -1,0 +1,162 @@
+"""Callbacks of a pretraining run: data position and checkpoints, failure policy, throughput, RNG
+states, and an optional record of the samples each rank trained on."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning as L
+import numpy as np
+import torch
+
+from avssl.train.checkpoint_io import LAST
+
+log = logging.getLogger(__name__)
+
+
+def _loader(trainer: L.Trainer) -> Any:
+    return trainer.datamodule.loader if trainer.datamodule is not None else None
+
+
+class CheckpointEveryNSteps(L.Callback):
+    """Counts the batches the trainer consumed (for the loader's resume position) and writes
+    RUN_DIR/checkpoints/last.ckpt every `every_n_steps` optimiser steps and at the last step.
+
+    Counting and saving live in one callback so that the count is up to date when the checkpoint
+    records it.
+    """
+
+    def __init__(self, checkpoint_dir: str | os.PathLike, every_n_steps: int) -> None:
+        self.path = Path(checkpoint_dir) / LAST
+        self.every_n_steps = every_n_steps
+        self._saved_step = -1
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        loader = _loader(trainer)
+        if loader is not None:
+            loader.batch_consumed()
+        step = trainer.global_step
+        if step == self._saved_step or step == 0:
+            return  # accumulating: no optimiser step since the last save
+        if step % self.every_n_steps == 0 or step >= trainer.max_steps:
+            self.save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step != self._saved_step and trainer.global_step > 0:
+            self.save(trainer)
+
+    def save(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self._saved_step = trainer.global_step
+        log.debug("checkpoint at step %d: %s", trainer.global_step, self.path)
+
+
+class TooManyFailuresError(RuntimeError):
+    """More files failed to decode than data.max_failures allows (the message names them)."""
+
+
+class FailurePolicy(L.Callback):
+    """Counts the bad files that batches report (`failures`: (path, reason) pairs), logs `data/failures`, appends each to
+    RUN_DIR/bad_files.csv (path, reason, step) and stops the run once more than `max_failures`
+    failed over all ranks."""
+
+    def __init__(self, bad_files: str | os.PathLike, max_failures: int) -> None:
+        self.bad_files = Path(bad_files)
+        self.max_failures = max_failures
+        self.count = 0
+        self.paths: list[str] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "paths": list(self.paths)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.count = int(state["count"])
+        self.paths = list(state["paths"])
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        # before the step: `step` in bad_files.csv is the step that trains on the batch, as in metrics.csv
+        failures = batch.get("failures", []) if isinstance(batch, dict) else []
+        if failures:
+            new_file = not self.bad_files.exists()
+            # one small append per file: O_APPEND keeps lines of several ranks whole
+            with open(self.bad_files, "a", newline="") as f:
+                writer = csv.writer(f)
+                if new_file:
+                    writer.writerow(["path", "reason", "step"])
+                for path, reason in failures:
+                    writer.writerow([path, reason, trainer.global_step])
+            self.count += len(failures)
+            self.paths.extend(path for path, _ in failures)
+        total = self.count
+        if trainer.world_size > 1:
+            total = int(trainer.strategy.reduce(torch.tensor(float(self.count)), reduce_op="sum").item())
+        pl_module.log("data/failures", float(total), batch_size=1, rank_zero_only=True)
+        if total > self.max_failures:
+            shown = sorted(set(self.paths))
+            raise TooManyFailuresError(
+                f"{total} files failed to decode, more than data.max_failures={self.max_failures}; "
+                f"see {self.bad_files}. This rank's: " + ", ".join(shown[:20])
+                + (f" and {len(shown) - 20} more" if len(shown) > 20 else "")
+            )
+
+
+class Throughput(L.Callback):
+    """Logs `train/clips_per_s` (all ranks together) on the progress bar."""
+
+    def __init__(self) -> None:
+        self._last: Optional[float] = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        now = time.perf_counter()
+        if self._last is not None and isinstance(batch, dict) and "key_index" in batch:
+            clips = len(batch["key_index"]) * trainer.world_size
+            pl_module.log("train/clips_per_s", clips / max(now - self._last, 1e-9), prog_bar=True,
+                          batch_size=1, rank_zero_only=True)
+        self._last = now
+
+
+class RngStates(L.Callback):
+    """Saves and restores the numpy and Python global RNG states (torch's is saved by the method).
+
+    Stored as plain lists and ints so that the checkpoint loads with weights_only=True.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        version, internal, gauss = random.getstate()
+        return {"numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+                "python": [version, list(internal), gauss]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+
+
+class RecordKeys(L.Callback):
+    """Writes the sample keys each rank trained on to `folder/keys-rank{R}.csv` (step, index, epoch), the
+    step being the one that trains on the sample (as in metrics.csv).
+
+    For checking DDP sharding and resume; enabled by `avssl pretrain` when AVSSL_RECORD_KEYS names
+    a folder.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rows = zip(batch["key_index"].tolist(), batch["key_epoch"].tolist())
+        with open(self.folder / f"keys-rank{trainer.global_rank}.csv", "a") as f:
+            f.writelines(f"{trainer.global_step},{i},{e}\n" for i, e in rows)

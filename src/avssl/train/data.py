@@ -1,0 +1,183 @@
+"""Training data for Lightning: sample keys that carry the epoch, a DataLoader whose position is saved
+in the checkpoint (Lightning restores it before iterating), and the LightningDataModule that builds it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator, Optional
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from avssl.config.schema import Config
+from avssl.data.dataset import ClipDataset, FileTable, SampleKey, as_key, collate_samples
+from avssl.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+
+class KeyedSampler(Sampler):
+    """Wraps a method's sampler so that every key carries the epoch: SampleKey(index, epoch[, start]).
+
+    `is_batch`: the inner sampler yields whole batches (lists of (index, start)) and this wrapper is
+    the DataLoader's batch_sampler; otherwise it yields single keys. The inner sampler owns the
+    epoch and the resume position (set_epoch / state_dict(consumed) / load_state_dict).
+    """
+
+    def __init__(self, inner: Any, is_batch: bool) -> None:
+        self.inner = inner
+        self.is_batch = is_batch
+
+    @property
+    def sampler(self) -> "KeyedSampler":
+        # Lightning calls set_epoch on `loader.batch_sampler.sampler`; a batch sampler is its own
+        return self
+
+    @property
+    def epoch(self) -> int:
+        return int(self.inner.epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.inner.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self) -> Iterator[Any]:
+        # read the epoch lazily: the first item is drawn after the trainer's set_epoch
+        epoch = None
+        for item in self.inner:
+            if epoch is None:
+                epoch = self.epoch
+            if self.is_batch:
+                yield [SampleKey(int(i), epoch, float(start)) for i, start in item]
+            else:
+                yield SampleKey(int(item), epoch)
+
+
+class KeyedDataset(Dataset):
+    """ClipDataset plus the sample's key in the batch (`key_index`, `key_epoch`: int64 [B]), so the
+    trainer can record which samples each rank consumed."""
+
+    def __init__(self, dataset: ClipDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: Any) -> dict[str, Any]:
+        key = as_key(key)
+        sample = self.dataset[key]
+        sample["key_index"] = torch.tensor(key.index, dtype=torch.int64)
+        sample["key_epoch"] = torch.tensor(key.epoch, dtype=torch.int64)
+        return sample
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader whose state_dict is the sampler's position after the batches the trainer consumed.
+
+    Index samplers are batched with drop_last: the few files of an epoch that do not fill a batch are
+    left to the next epoch's order (which is a new permutation).
+
+    Workers and Lightning's fetcher run ahead of training, so the sampler itself cannot know what
+    was used: `consumed_batches` is advanced by the trainer (a callback's on_train_batch_end) and
+    turned into sampler items here. Lightning saves `state_dict()` in every checkpoint and calls
+    `load_state_dict` before iterating on resume.
+    """
+
+    def __init__(self, dataset: Dataset, keyed: KeyedSampler, batch_size: int, **kwargs: Any) -> None:
+        if keyed.is_batch:
+            super().__init__(dataset, batch_sampler=keyed, **kwargs)
+        else:
+            # a short last batch would give contrastive losses few negatives and BatchNorm a batch of 1
+            if len(keyed) < batch_size:
+                raise UsageError(f"config key 'data.batch_size': {batch_size} is more than the {len(keyed)} "
+                                 "usable files each process gets per epoch; lower it or add files")
+            super().__init__(dataset, sampler=keyed, batch_size=batch_size, drop_last=True, **kwargs)
+        self.keyed = keyed
+        self.per_batch = 1 if keyed.is_batch else batch_size
+        self.consumed_batches = 0
+        self._consumed_epoch = keyed.epoch
+
+    def batch_consumed(self) -> None:
+        """One more batch of the current epoch was trained on."""
+        if self.keyed.epoch != self._consumed_epoch:
+            self._consumed_epoch = self.keyed.epoch
+            self.consumed_batches = 0
+        self.consumed_batches += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.keyed.epoch != self._consumed_epoch:
+            consumed = 0  # a new epoch has started and nothing of it was trained on yet
+        else:
+            consumed = min(self.consumed_batches * self.per_batch, len(self) * self.per_batch)
+        return {"sampler": self.keyed.inner.state_dict(consumed), "consumed_batches": self.consumed_batches}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.keyed.inner.load_state_dict(state["sampler"])
+        self.consumed_batches = int(state["consumed_batches"])
+        if state["sampler"]["start_index"] >= len(self) * self.per_batch:
+            # saved at the end of an epoch: Lightning creates the iterator (and workers start
+            # drawing keys) before it moves to the next epoch, so move there now
+            self.keyed.set_epoch(self.keyed.epoch + 1)
+            self.consumed_batches = 0
+        self._consumed_epoch = self.keyed.epoch
+        log.info("data position restored: epoch %d, %d batches of it already used",
+                 self.keyed.epoch, self.consumed_batches)
+
+
+def collate_for_training(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """collate_samples, with each failure as a plain (path, reason) tuple: Lightning moves batches
+    to the device with apply_to_collection, which refuses frozen dataclasses."""
+    batch = collate_samples(samples)
+    batch["failures"] = [(f.path, f.reason) for f in batch["failures"]]
+    return batch
+
+
+def _worker_init(worker_id: int) -> None:
+    # several workers each running multi-threaded torch ops oversubscribe the cores
+    torch.set_num_threads(1)
+
+
+def usable_table(manifest: Any) -> tuple[FileTable, int]:
+    """(FileTable of the rows that decode and hold both video and audio, number of rows left out)."""
+    mask = manifest.usable_mask("both")
+    return FileTable.from_manifest(manifest.take(np.flatnonzero(mask))), int((~mask).sum())
+
+
+class PretrainDataModule(L.LightningDataModule):
+    """Builds the resumable train loader once the trainer knows this process's rank."""
+
+    def __init__(self, method: Any, table: FileTable, config: Config, strict: bool = False) -> None:
+        super().__init__()
+        self.method = method
+        self.table = table
+        self.config = config
+        self.strict = strict
+        self.loader: Optional[ResumableLoader] = None
+
+    def train_dataloader(self) -> ResumableLoader:
+        if self.loader is not None:
+            return self.loader
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        world = self.trainer.world_size if self.trainer is not None else 1
+        self.loader = build_loader(self.method, self.table, self.config, rank, world, self.strict)
+        return self.loader
+
+
+def build_loader(method: Any, table: FileTable, config: Config, rank: int, world_size: int,
+                 strict: bool = False) -> ResumableLoader:
+    """The train loader of `method` for one rank: keyed sampler, ClipDataset with the failure policy."""
+    sampler, is_batch = method.train_sampler(table, rank=rank, world_size=world_size)
+    dataset = ClipDataset(table, method.recipe(table), seed=config.seed, backend=config.data.backend,
+                          substitute=getattr(sampler, "successor", None), strict=strict)
+    d = config.data
+    workers = {}
+    if d.num_workers > 0:
+        workers = {"persistent_workers": d.persistent_workers, "prefetch_factor": d.prefetch_factor,
+                   "worker_init_fn": _worker_init}
+    return ResumableLoader(KeyedDataset(dataset), KeyedSampler(sampler, is_batch), d.batch_size,
+                           num_workers=d.num_workers, pin_memory=d.pin_memory and torch.cuda.is_available(),
+                           collate_fn=collate_for_training, **workers)
