@@ -1,9 +1,12 @@
-"""Training-step throughput of a model: forward + backward clips per second on random input.
+"""Training-step throughput: of one encoder (`--model`), or of a whole method's step (`--config`).
 
-Builds the named encoder with a linear head, runs warm-up steps, then times forward + backward
-(cross-entropy on random labels) and reports clips/s.
+`--model NAME`: builds the encoder with a linear head and times forward + backward (cross-entropy on
+random labels) on random input. `--config CONFIG`: times the method's full training step (encoders,
+heads, device-side augmentation, log-mel, losses, optimiser) on a batch its recipe built from
+generated media (see avssl.bench.train_methods). Both report clips/s as JSON.
 
 Example:
+  avssl bench train --config avts-tiny --steps 5
   avssl bench train --model r2plus1d_18-tiny --frames 16 --size 112 --batch 4 --steps 5 --device cpu
   avssl bench train --model r2plus1d_18 --device cuda --precision bf16 --channels-last --batch 32
   avssl bench train --model resnet18_audio --mel-bins 64 --mel-frames 100 --batch 64
@@ -30,14 +33,16 @@ _BENCH_CLASSES = 400  # the Kinetics-400 head of the reference models
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True,
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--config", help="a method config file or bundled name (e.g. avts-tiny): time its training step")
+    which.add_argument("--model",
                         help="encoder name, e.g. r2plus1d_18, r2plus1d_18-tiny, r3d_18, mc3_18, resnet18_audio, "
                              "vgg_audio-tiny")
     parser.add_argument("--frames", type=int, default=16, help="video clip length T (default 16)")
     parser.add_argument("--size", type=int, default=112, help="video frame height and width (default 112)")
     parser.add_argument("--mel-bins", type=int, default=64, help="audio log-mel bins (default 64)")
     parser.add_argument("--mel-frames", type=int, default=100, help="audio log-mel frames (default 100: 1 s at 10 ms)")
-    parser.add_argument("--batch", type=int, default=8, help="clips per step (default 8)")
+    parser.add_argument("--batch", type=int, help="clips per step (default 8, or the config's data.batch_size)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -45,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fp32, or bf16 autocast (default fp32)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last(_3d) memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with --config)")
 
 
 def build_bench_model(name: str, frames: int, size: int, mel_bins: int, mel_frames: int,
@@ -117,6 +123,13 @@ def time_training_steps(model: nn.Module, make_input: Callable[[int], torch.Tens
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.config:
+        from avssl.bench.train_methods import run_method_benchmark
+
+        return run_method_benchmark(args)
+    if args.overrides:
+        raise UsageError("key=value overrides need --config")
+    args.batch = 8 if args.batch is None else args.batch
     device = _check_args(args)
     model, make_input = build_bench_model(args.model, args.frames, args.size, args.mel_bins, args.mel_frames)
     encoder = model[0]

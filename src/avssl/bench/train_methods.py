@@ -4,14 +4,15 @@ heads, device-side augmentation, log-mel, loss, backward, optimiser step) on a b
 The batch is built once by the method's own data recipe from a few generated media files (untimed),
 so the timed loop does no decoding: it measures the model side of `avssl pretrain` only.
 
-Example:
-  avssl bench train_methods --config avts-tiny --steps 5
-  avssl bench train_methods --config configs/avts.yaml --device cuda --batch 32 --precision bf16 --channels-last
+Run through `avssl bench train --config ...`, e.g.:
+  avssl bench train --config avts-tiny --steps 5
+  avssl bench train --config configs/avts.yaml --device cuda --batch 32 --precision bf16 --channels-last
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import contextlib
 import tempfile
 import time
@@ -23,18 +24,6 @@ import numpy as np
 import torch
 
 from avssl.errors import UsageError
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="avts-tiny", help="config file or bundled name (default avts-tiny)")
-    parser.add_argument("--batch", type=int, help="clips per step (default: the config's data.batch_size)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="fp32, or bf16 autocast")
-    parser.add_argument("--channels-last", action="store_true", help="channels_last_3d video encoder and inputs")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the encoders")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
 
 
 def _write_sources(folder: Path, config: Any, count: int) -> list[str]:
@@ -63,7 +52,9 @@ def synthetic_batch(method: Any, config: Any, batch: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = _write_sources(Path(tmp), config, count=max(4, min(batch, 8)))
         table, _ = usable_table(build_manifest(paths, probe_paths(paths, workers=0, progress=False)))
-        loader = build_loader(method, table, config, rank=0, world_size=1)
+        # the loader's own batches are at most one epoch of the few generated files
+        small = dataclasses.replace(config.data, batch_size=min(config.data.batch_size, len(table)), num_workers=0)
+        loader = build_loader(method, table, dataclasses.replace(config, data=small), rank=0, world_size=1)
         samples = []
         for item in loader:
             samples.append(item)
@@ -142,7 +133,8 @@ def time_method_steps(config: Any, batch: Optional[int] = None, steps: int = 5, 
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run_method_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """`avssl bench train --config ...`: the figures of time_method_steps as a JSON-ready dict."""
     from avssl.cli.pretrain import resolve_config_path
     from avssl.config.schema import load_config
 
@@ -153,4 +145,4 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(resolve_config_path(args.config), args.overrides)
     figures = time_method_steps(config, args.batch, args.steps, args.warmup, args.device, args.precision,
                                 args.channels_last, args.compile)
-    return {"benchmark": "train_methods", "config": args.config, "torch": torch.__version__, **figures}
+    return {"benchmark": "train", "config": args.config, "torch": torch.__version__, **figures}

@@ -20,7 +20,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "make-demo-data": ("make_demo_data", "write the synthetic demo world (real mp4 files) and its labelled sets"),
     "pretrain": ("pretrain", "pretrain a method on a manifest (resumable, DDP-ready)"),
     "eval": ("evaluate", "evaluate features files: linear probe, kNN, retrieval, fingerprint metrics (JSON)"),
-    "bench": ("bench", "benchmarks that print JSON: decode, loader, train"),
+    "bench": ("bench", "benchmarks that print JSON: decode, train"),
 }
 
 
@@ -29,8 +29,7 @@ def _build_parser(verb: str | None) -> argparse.ArgumentParser:
         prog="avssl",
         description="Self-supervised audio-visual representation learning from video.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="verbs:\n" + "\n".join(f"  {name:<16} {help_}" for name, (_, help_) in VERBS.items())
-        + "\n\nRun `avssl VERB --help` for a verb's options and an example.",
+        epilog="Run `avssl VERB --help` for a verb's options and an example.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")

@@ -2,6 +2,7 @@
 
 Example:
   avssl bench decode --out bench_decode.json
+  avssl bench train --config avts-tiny --steps 5
 """
 
 from __future__ import annotations
@@ -9,12 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import sys
 
 # benchmark name -> module under avssl.bench; each provides add_arguments(parser) and run(args) -> dict
 BENCHMARKS = {
     "decode": "decode",
-    "loader": "loader",
     "train": "train",
 }
 
@@ -22,12 +21,7 @@ BENCHMARKS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name, module_name in BENCHMARKS.items():
-        try:
-            module = importlib.import_module(f"avssl.bench.{module_name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"avssl.bench.{module_name}":
-                raise
-            continue
+        module = importlib.import_module(f"avssl.bench.{module_name}")
         p = sub.add_parser(
             name,
             help=(module.__doc__ or "").strip().splitlines()[0],
