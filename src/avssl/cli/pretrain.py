@@ -6,8 +6,10 @@ checkpoints/last.ckpt (every trainer.checkpoint_every_n_steps steps and at the e
 is kept as last.prev.ckpt), metrics.csv (one row per logging step) and bad_files.csv (files that
 failed to decode and were replaced by the next file of the epoch). A resumed run may change only
 trainer.max_steps and keys that do not change a step's result (loader and logging options; see
-docs/training.md). Exit 0 done, 1 the work failed (too many bad files, a bad file under --strict,
-no loadable checkpoint), 2 bad usage or config (the message names the key or file).
+docs/training.md). Manifest rows with a probe error are left out and listed in bad_files.csv (step
+empty). Exit 0 done, 1 the work failed (too many bad files, a bad file under --strict, a loader
+worker that crashed, no loadable checkpoint), 2 bad usage or config (the message names the key or
+file; also a manifest listing files that no longer exist).
 
 Several GPUs or CPU processes: trainer.devices=N trainer.strategy=ddp; several nodes: launch the
 same command on each node with torchrun or srun and trainer.num_nodes=M (see docs/training.md).
@@ -37,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="MANIFEST", help="manifest from `avssl probe` (.csv or .parquet)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created; resumed when it holds a checkpoint)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.max_steps=50")
-    parser.add_argument("--strict", action="store_true", help="stop with exit 1 on the first file that fails to decode")
+    parser.add_argument("--strict", action="store_true", help="stop with exit 1 on the first file that fails to decode, or on manifest rows with a probe error")
 
 
 def resolve_config_path(name: str) -> Path:
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from avssl.data.dataset import SampleFailedError
     from avssl.train.callbacks import TooManyFailuresError
     from avssl.train.checkpoint_io import CheckpointError
-    from avssl.train.engine import pretrain
+    from avssl.train.engine import BadManifestRowsError, LoaderWorkerError, pretrain
 
     # Lightning logs through its own handler; without this every line also reaches the root handler
     logging.getLogger("lightning.pytorch").propagate = False
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except SampleFailedError as err:
         log.error("stopped on a bad file: %s", err)
         return 1
-    except (TooManyFailuresError, CheckpointError) as err:
+    except (TooManyFailuresError, CheckpointError, BadManifestRowsError, LoaderWorkerError) as err:
         log.error("%s", err)
         return 1
     print(f"done: {last}")

@@ -20,6 +20,7 @@ from avssl.data.dataset import FileTable, Recipe
 from avssl.data.features import LogMelSpectrogram
 from avssl.data.sampling import ResumableDistributedSampler
 from avssl.data.transforms import augment_log_mel, color_jitter, normalize, random_grayscale
+from avssl.models.checkpoint import TRAINING_FORMAT_VERSION, check_training_format_version
 from avssl.models.factory import build_encoder
 from avssl.models.heads import ProjectionMLP
 
@@ -109,11 +110,13 @@ class PretrainMethod(L.LightningModule):
     # ----------------------------------------------------------------- checkpoints
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["avssl_format_version"] = TRAINING_FORMAT_VERSION
         checkpoint["avssl_config"] = config_to_dict(self.config)
         checkpoint["avssl_method"] = self.config.method.name
         checkpoint["torch_rng_state"] = torch.get_rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_training_format_version(checkpoint, "being loaded")
         state = checkpoint.get("torch_rng_state")
         if state is not None:
             torch.set_rng_state(state)

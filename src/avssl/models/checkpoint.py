@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 ENCODER_FORMAT = "avssl-encoder"
 ENCODER_FORMAT_VERSION = 1
+# `avssl_format_version` of the training checkpoints `avssl pretrain` writes (the layout of the
+# avssl_* keys, the method state and the data position); a reader refuses a newer one
+TRAINING_FORMAT_VERSION = 1
 _LEADING_WRAPPERS = ("module.", "model.", "_orig_mod.")
 
 
@@ -105,6 +108,17 @@ def first_difference(state_dict: Mapping[str, torch.Tensor], expected: Mapping[s
     return None
 
 
+def check_training_format_version(checkpoint: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Refuse a training checkpoint written by a newer avssl (`avssl_format_version` above ours).
+
+    A checkpoint without the key predates it and has the layout of version 1.
+    """
+    version = checkpoint.get("avssl_format_version", 1)
+    if not isinstance(version, int) or version > TRAINING_FORMAT_VERSION:
+        raise UsageError(f"checkpoint {path} has avssl_format_version {version!r}: it was written by a newer "
+                         f"avssl; this one reads versions up to {TRAINING_FORMAT_VERSION} (upgrade avssl)")
+
+
 def _read(path: str | os.PathLike, map_location: str | torch.device) -> Any:
     if not Path(path).is_file():
         raise UsageError(f"checkpoint {path} does not exist")
@@ -132,6 +146,7 @@ def load_encoder(path: str | os.PathLike, encoder: nn.Module | None = None, *, p
                              f"this avssl reads version {ENCODER_FORMAT_VERSION}")
         config, state = payload["config"], payload["state_dict"]
     elif isinstance(payload, Mapping) and isinstance(payload.get("state_dict"), Mapping):
+        check_training_format_version(payload, path)
         state = payload["state_dict"]
     elif isinstance(payload, Mapping) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
         state = payload

@@ -14,6 +14,8 @@ from typing import Any, Optional
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from avssl.models.checkpoint import check_training_format_version
+
 log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
@@ -74,10 +76,31 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu", mmap: bool = F
     return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
 
 
+def check_format_version(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
+    """UsageError when the checkpoint was written by a newer avssl (see TRAINING_FORMAT_VERSION)."""
+    check_training_format_version(checkpoint, path)
+
+
+def remove_stale_temp_files(checkpoint_dir: str | os.PathLike) -> None:
+    """Delete the temp files of checkpoint writes that a killed process left behind (never complete)."""
+    for tmp in Path(checkpoint_dir).glob(f".{LAST}.*.tmp"):
+        try:
+            tmp.unlink()
+            log.info("removed %s: an unfinished checkpoint write of a killed run", tmp)
+        except FileNotFoundError:
+            pass  # another rank removed it
+
+
 def check_checkpoint(path: str | os.PathLike) -> Optional[str]:
     """None when `path` loads (safely), else the reason it does not."""
     try:
         checkpoint = safe_load(path, mmap=True)
+    except pickle.UnpicklingError as err:
+        if zipfile.is_zipfile(path) and "weights_only" in str(err):
+            # a whole file that holds pickled objects: loading it could run code, so it is refused
+            first = str(err).splitlines()[0]
+            return f"refused: it holds objects other than tensors and plain values ({first})"
+        return f"UnpicklingError: {str(err).splitlines()[0] if str(err) else 'unreadable'}"
     except _LOAD_ERRORS as err:
         return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'unreadable'}"
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:

@@ -12,6 +12,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from avssl.config.schema import Config
+from avssl.data.cache import cache_for_clip
+from avssl.data.clip_io import decode_short_side
 from avssl.data.dataset import ClipDataset, FileTable, SampleKey, as_key, collate_samples
 from avssl.errors import UsageError
 
@@ -171,9 +173,12 @@ def build_loader(method: Any, table: FileTable, config: Config, rank: int, world
                  strict: bool = False) -> ResumableLoader:
     """The train loader of `method` for one rank: keyed sampler, ClipDataset with the failure policy."""
     sampler, is_batch = method.train_sampler(table, rank=rank, world_size=world_size)
-    dataset = ClipDataset(table, method.recipe(table), seed=config.seed, backend=config.data.backend,
-                          substitute=getattr(sampler, "successor", None), strict=strict)
     d = config.data
+    cache = None
+    if d.cache_dir:
+        cache = cache_for_clip(d.cache_dir, d.clip.sample_rate, d.clip.fps, decode_short_side(d.video_augment.size))
+    dataset = ClipDataset(table, method.recipe(table), seed=config.seed, backend=d.backend,
+                          substitute=getattr(sampler, "successor", None), strict=strict, cache=cache)
     workers = {}
     if d.num_workers > 0:
         workers = {"persistent_workers": d.persistent_workers, "prefetch_factor": d.prefetch_factor,

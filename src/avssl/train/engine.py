@@ -3,6 +3,7 @@ folder, and the files a run writes (config.yaml, checkpoints/, metrics.csv, bad_
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import logging
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 
 from avssl.config.schema import Config, config_to_dict, save_config
@@ -19,7 +21,15 @@ from avssl.data.manifest import Manifest
 from avssl.errors import UsageError
 from avssl.methods.registry import method_class
 from avssl.train.callbacks import CheckpointEveryNSteps, FailurePolicy, RecordKeys, RngStates, Throughput
-from avssl.train.checkpoint_io import LAST, PREVIOUS, AtomicCheckpointIO, resolve_resume_checkpoint, safe_load
+from avssl.train.checkpoint_io import (
+    LAST,
+    PREVIOUS,
+    AtomicCheckpointIO,
+    check_format_version,
+    remove_stale_temp_files,
+    resolve_resume_checkpoint,
+    safe_load,
+)
 from avssl.train.csv_logger import RunCSVLogger
 from avssl.train.data import PretrainDataModule, usable_table
 
@@ -97,21 +107,62 @@ def resolve_precision(config: Config) -> str:
     return "32-true" if t.precision == "32" else t.precision
 
 
-def load_table(manifest_path: str | os.PathLike):
-    """The usable rows (no error, video and audio) of a manifest as a FileTable."""
+class BadManifestRowsError(RuntimeError):
+    """Under --strict: the manifest lists files that `avssl probe` found unusable (names them)."""
+
+
+class LoaderWorkerError(RuntimeError):
+    """A DataLoader worker process died (e.g. a segfault in a decoder) instead of raising an error."""
+
+
+def load_table(manifest_path: str | os.PathLike, bad_files: Optional[Path] = None, strict: bool = False):
+    """The usable rows (no error, video and audio) of a manifest as a FileTable.
+
+    Rows with a probe error are listed in `bad_files` (path, reason, step left empty: before
+    training); under `strict` they stop the run (BadManifestRowsError). A listed file that no
+    longer exists is a UsageError naming it: the manifest is out of date (re-run `avssl probe`).
+    """
     if not Path(manifest_path).is_file():
         raise UsageError(f"manifest not found: {manifest_path}")
     try:
         manifest = Manifest.load(manifest_path)
     except (ValueError, KeyError) as err:
         raise UsageError(f"manifest {manifest_path}: {err}") from None
+    errors = manifest.strings("error")
+    failed = np.flatnonzero(errors != "")
+    bad = [(str(manifest.strings("path")[i]), str(errors[i])) for i in failed]
+    if bad and strict:
+        shown = "; ".join(f"{p}: {r}" for p, r in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise BadManifestRowsError(f"manifest {manifest_path} lists {len(bad)} unusable file(s) "
+                                   f"(strict mode stops on bad files): {shown}")
+    if bad_files is not None:
+        _write_bad_rows(bad_files, bad)
     table, left_out = usable_table(manifest)
     if left_out:
-        log.info("%s: %d of %d rows left out (probe error, or no video or no audio)",
-                 manifest_path, left_out, len(manifest))
+        log.info("%s: %d of %d rows left out: %d with a probe error (listed in %s), %d without video or audio",
+                 manifest_path, left_out, len(manifest), len(bad), bad_files or "the manifest", left_out - len(bad))
     if len(table) == 0:
         raise UsageError(f"manifest {manifest_path} has no usable row (needs video and audio, no error)")
+    missing = [p for p in (table.paths[i] for i in range(len(table))) if not os.path.exists(p)]
+    if missing:
+        raise UsageError(f"manifest {manifest_path}: {len(missing)} of {len(table)} usable files do not exist "
+                         f"(first: {missing[0]}); the manifest is out of date: run `avssl probe` again "
+                         "(it records missing files as 'file not found' rows, which training skips)")
     return table
+
+
+def _write_bad_rows(path: Path, rows: list[tuple[str, str]]) -> None:
+    """bad_files.csv at the start of a fresh run: the manifest's unusable rows, step empty. A file
+    left by an attempt that died before its first checkpoint is replaced (those steps run again)."""
+    if not rows:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "reason", "step"])
+        writer.writerows([p, reason, ""] for p, reason in rows)
+    os.replace(tmp, path)
 
 
 def prepare_method(method: Any, config: Config) -> Any:
@@ -186,6 +237,7 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
     """
     paths = RunPaths(Path(run_dir))
     paths.checkpoints.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(paths.checkpoints)
     resume = resolve_resume_checkpoint(paths.checkpoints)
     resume_step = None
     if resume is not None and resume.name == PREVIOUS and (paths.checkpoints / LAST).exists():
@@ -193,6 +245,7 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
         _set_aside(paths.checkpoints / LAST)
     if resume is not None:
         checkpoint = safe_load(resume, mmap=True)
+        check_format_version(checkpoint, resume)
         check_resume_config(checkpoint, config, resume)
         resume_step = int(checkpoint.get("global_step", 0))
         del checkpoint
@@ -202,13 +255,37 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
             return paths.checkpoints / "last.ckpt"
         log.info("resuming from %s (step %d)", resume, resume_step)
     _write_config(config, paths.config)
-    table = load_table(manifest_path)
+    # a resumed run keeps its bad_files.csv (the manifest rows were listed when it started)
+    table = load_table(manifest_path, paths.bad_files if resume is None else None, strict=strict)
     L.seed_everything(config.seed, workers=True, verbose=False)
     method = prepare_method(method_class(config.method.name)(config), config)
     data = PretrainDataModule(method, table, config, strict=strict)
     trainer = build_trainer(config, paths, resume_step, callbacks)
-    trainer.fit(method, datamodule=data, ckpt_path=str(resume) if resume is not None else None)
+    try:
+        trainer.fit(method, datamodule=data, ckpt_path=str(resume) if resume is not None else None)
+    except RuntimeError as err:
+        if "DataLoader worker" not in str(err):
+            raise
+        # torch reports a dead worker as a RuntimeError naming its pid and signal; the sample it
+        # was building is unknown, so point at the ways to find it
+        raise LoaderWorkerError(
+            f"a data loader worker process died while building a batch ({_worker_death(err)}). This is a crash in "
+            "native code (a decoder segfault, or the worker was killed for memory), not a Python error. "
+            "The last complete checkpoint is kept: run the same command to resume; to find the file, "
+            "run `avssl probe` on the manifest's files, or pretrain with data.num_workers=0"
+        ) from err
     return paths.checkpoints / "last.ckpt"
+
+
+def _worker_death(err: BaseException) -> str:
+    """torch's messages about a dead worker, the signal first ("is killed by signal: ...") when known."""
+    messages, seen = [], set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if "DataLoader worker" in str(err):
+            messages.append(str(err).strip().rstrip("."))
+        err = err.__cause__ or err.__context__
+    return "; ".join(reversed(messages))
 
 
 def _write_config(config: Config, path: Path) -> None:
