@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import AUDIO_ONLY_FORMATS, FPS, NUM_FRAMES, ONSETS, VIDEO_FORMATS
+from media_cases import AUDIO_ONLY_FORMATS, FPS, NUM_FRAMES, ONSETS, VIDEO_FORMATS
 
 from avssl.data.synthetic.framecode import decode_frame_index, detect_onsets
 from avssl.media import MediaReader, probe, read_audio, read_clip, read_video

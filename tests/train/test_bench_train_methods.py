@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import tiny
+from train_support import tiny
 
 from avssl.bench.train_methods import synthetic_batch, time_method_steps
 from avssl.methods.registry import method_class

@@ -4,7 +4,7 @@ ranks without overlap and together cover every file."""
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
+from train_support import run_cli
 
 from avssl.train.checkpoint_io import safe_load
 

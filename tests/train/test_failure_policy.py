@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import yaml
-from conftest import TINY
+from train_support import TINY
 
 from avssl.cli import main
 from avssl.data.probing import build_manifest, probe_paths

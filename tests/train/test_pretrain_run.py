@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import TINY, losses, tiny
+from train_support import TINY, losses, tiny
 
 from avssl.config.schema import config_to_dict, load_config
 from avssl.train.checkpoint_io import safe_load

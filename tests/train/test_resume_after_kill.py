@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import torch
 import yaml
-from conftest import REPO, TINY, losses, tiny
+from train_support import REPO, TINY, losses, tiny
 
 from avssl.train.checkpoint_io import safe_load
 from avssl.train.engine import pretrain
