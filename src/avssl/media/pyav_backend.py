@@ -21,6 +21,8 @@ AUDIO_PREROLL = 0.3
 SEEK_BACKOFF = 1.0
 # packets allowed to fail right after a seek before the stream counts as undecodable
 MAX_ERRORS_AFTER_SEEK = 8
+# frames whose timestamps probe checks run forward (2 s at 25 fps): enough to catch a broken muxer
+PROBE_SCAN_FRAMES = 50
 
 
 def _open(path: str) -> av.container.InputContainer:
@@ -78,7 +80,8 @@ class PyAVSource:
         return max(0.0, total - self._stream_start(stream))
 
     def info(self, check_decode: bool = False) -> MediaInfo:
-        """Describe the file; with check_decode, also decode the first frame of each stream."""
+        """Describe the file; with check_decode, also decode the first frame of each stream and check
+        that the first video frames' timestamps run forward."""
         c, v, a = self.container, self.video, self.audio
         total = c.duration / av.time_base if c.duration else 0.0
         v_dur, a_dur = self._stream_duration(v, total), self._stream_duration(a, total)
@@ -114,11 +117,23 @@ class PyAVSource:
             rewind = True
             gen = self._decode(stream)
             head = next(gen, None)
-            gen.close()
             if head is None:
+                gen.close()
                 raise DecodeError(self.path, f"{stream.type} stream holds no decodable frame")
             if stream is self.video:
                 self.rotation = int(round(getattr(head[1], "rotation", 0) or 0)) % 360
+                self._check_monotonic(head[0], gen)
+            gen.close()
+
+    def _check_monotonic(self, first_time: float, frames) -> None:
+        """DecodeError when the presentation times of the first PROBE_SCAN_FRAMES frames go back.
+
+        A full scan would decode the whole file; reads check every window they decode as well."""
+        last = first_time
+        for _, (time, _frame) in zip(range(PROBE_SCAN_FRAMES), frames):
+            if time < last - TIME_EPS:
+                raise DecodeError(self.path, f"video timestamps go backwards: {time:.3f} s after {last:.3f} s")
+            last = max(last, time)
 
     # --- decoding ----------------------------------------------------------------------------
     def _seek(self, stream, t: float) -> None:
@@ -213,6 +228,8 @@ class PyAVSource:
             for time, frame in gen:
                 if time >= end - TIME_EPS:
                     break
+                if frames and time < times[-1] - TIME_EPS:
+                    raise DecodeError(self.path, f"video timestamps go backwards: {time:.3f} s after {times[-1]:.3f} s")
                 if frames and time <= times[-1] + TIME_EPS:
                     continue  # duplicate timestamp (broken muxers): keep the first
                 if time <= start + TIME_EPS:
