@@ -52,6 +52,36 @@ def test_easy_negatives_come_from_other_groups_and_hard_ones_only_where_possible
     assert not use_hard.any()
 
 
+def test_all_easy_negatives_loss_matches_a_hand_computation():
+    # a margin near the diameter of the unit sphere, so that every negative pair costs something
+    method = method_class("avts")(tiny_config("method.margin=1.9"))
+    assert method.params.easy_negatives == "all"
+    g = torch.Generator().manual_seed(0)
+    video, audio, hard = (torch.nn.functional.normalize(torch.randn(3, 4, generator=g), dim=1) for _ in range(3))
+    out = {"video": video, "audio": audio, "negative": hard, "use_hard": torch.tensor([False, True, False]),
+           "valid_negative": torch.ones(3, dtype=torch.bool)}
+    margin = method.params.margin
+
+    def cost(v, a, positive):
+        d = float((v - a).norm())
+        return d * d if positive else max(0.0, margin - d) ** 2
+
+    positives = [cost(video[i], audio[i], True) for i in range(3)]
+    # groups 0, 0, 1: rows 0 and 1 are one source, so only pairs across sources, plus row 1's hard one
+    negatives = [cost(video[i], audio[j], False) for i, j in [(0, 2), (1, 2), (2, 0), (2, 1)]]
+    negatives.append(cost(video[1], hard[1], False))
+    expected = 0.5 * (np.mean(positives) + np.mean(negatives))
+    loss = method.margin_loss(out, torch.tensor([0, 0, 1]))
+    assert min(negatives) > 0 and float(loss) == pytest.approx(expected, rel=1e-5)
+    paper = method_class("avts")(tiny_config("method.margin=1.9", "method.easy_negatives=one"))
+    assert float(paper.margin_loss(out, torch.tensor([0, 0, 1]))) != pytest.approx(expected, rel=1e-3)
+
+
+def test_bad_easy_negatives_value_is_refused():
+    with pytest.raises(ConfigError, match="easy_negatives"):
+        tiny_config("method.easy_negatives=some")
+
+
 @pytest.fixture(scope="module")
 def av_files(tmp_path_factory):
     """Six 4 s mp4 files whose audio onsets coincide with flashes in the video."""

@@ -1,9 +1,10 @@
 """AVTS (Korbar, Tran, Torresani 2018): tell in-sync from out-of-sync audio-video pairs.
 
 Positives: a video clip and the audio at the same instant. Negatives: easy (the audio of another
-sample of the batch, from another source) and hard (the same video's audio shifted by at least
-`min_offset` seconds), mixed by a curriculum that starts with easy negatives only. Loss: the
-contrastive margin loss on the distance of the L2-normalised video and audio embeddings.
+sample of the batch, from another source: one per video as in the paper, or all of them) and hard
+(the same video's audio shifted by at least `min_offset` seconds), mixed by a curriculum that starts
+with easy negatives only. Loss: the contrastive margin loss on the distance of the L2-normalised
+video and audio embeddings.
 """
 
 from __future__ import annotations
@@ -37,15 +38,24 @@ class CurriculumParams:
 
 @dataclass
 class Params:
-    """`method:` section of an avts config."""
+    """`method:` section of an avts config.
+
+    easy_negatives: "one" (the paper's pairing: each video has one negative, the audio of the next
+    batch row from another source, or its hard negative) or "all" (assumed for CPU-scale runs: every
+    audio of the batch from another source is a negative of every video, so a batch of B gives about
+    B * (B - 1) negative pairs instead of B for the same encoder time; positives and negatives then
+    weigh half each in the loss).
+    """
 
     margin: float = AVTS_MARGIN
+    easy_negatives: str = "one"
     min_offset: float = 0.5
     max_offset: Optional[float] = None
     curriculum: CurriculumParams = field(default_factory=CurriculumParams)
 
     def validate(self, where: str) -> None:
         require(self.margin > 0, f"{where}.margin", "must be positive")
+        require(self.easy_negatives in ("one", "all"), f"{where}.easy_negatives", "must be 'one' or 'all'")
         require(self.min_offset >= 0, f"{where}.min_offset", "must be >= 0")
         require(self.max_offset is None or self.max_offset >= self.min_offset, f"{where}.max_offset",
                 "must be >= min_offset")
@@ -120,23 +130,45 @@ class Method(PretrainMethod):
         return use_hard, easy
 
     def pair_distances(self, batch: dict[str, torch.Tensor], hard_share: float) -> dict[str, torch.Tensor]:
-        video = self.embed_video(self.video_input(batch["video"], train=self.training))
-        audio = self.embed_audio(self.audio_input(batch["audio"], train=self.training))
-        hard_audio = self.embed_audio(self.audio_input(batch["audio_hard"], train=self.training, stream=1))
         use_hard, easy = self.negative_audio_index(batch["group"], batch["has_hard"], hard_share)
-        negative = torch.where(use_hard[:, None], hard_audio, audio[easy])
+        rows = use_hard.nonzero(as_tuple=True)[0]
+        b = len(use_hard)
+        video = self.embed_video(self.video_input(batch["video"], train=self.training))
+        # the hard negatives in use go through the audio encoder in the same batch as the in-sync audio
+        # (one set of batch-norm statistics for both, and no encoder time on audio never compared)
+        waves = torch.cat([batch["audio"], batch["audio_hard"][rows]])
+        embedded = self.embed_audio(self.audio_input(waves, train=self.training))
+        audio = embedded[:b]
+        negative = audio[easy].index_put((rows,), embedded[b:])
         valid_negative = use_hard | (easy != torch.arange(len(easy), device=easy.device))
         return {"video": video, "audio": audio, "negative": negative, "valid_negative": valid_negative,
                 "use_hard": use_hard}
+
+    def margin_loss(self, out: dict[str, torch.Tensor], groups: torch.Tensor) -> torch.Tensor:
+        """The contrastive margin loss over the positives and the negatives `easy_negatives` picks."""
+        video, audio, margin = out["video"], out["audio"], self.params.margin
+        if self.params.easy_negatives == "one":
+            keep = out["valid_negative"]
+            pairs_video = torch.cat([video, video[keep]])
+            pairs_audio = torch.cat([audio, out["negative"][keep]])
+            is_positive = torch.cat([torch.ones(len(video)), torch.zeros(int(keep.sum()))]).to(video.device)
+            return contrastive_margin_loss(pairs_video, pairs_audio, is_positive, margin)
+        rows, cols = (groups[:, None] != groups[None, :]).nonzero(as_tuple=True)
+        hard = out["use_hard"]
+        negative_video = torch.cat([video[rows], video[hard]])
+        negative_audio = torch.cat([audio[cols], out["negative"][hard]])
+        positive = contrastive_margin_loss(video, audio, torch.ones(len(video), device=video.device), margin)
+        if len(negative_video) == 0:
+            return positive
+        negative = contrastive_margin_loss(negative_video, negative_audio,
+                                           torch.zeros(len(negative_video), device=video.device), margin)
+        return 0.5 * (positive + negative)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         hard_share = self.curriculum.hard_share(self.global_step)
         out = self.pair_distances(batch, hard_share)
         keep = out["valid_negative"]
-        video = torch.cat([out["video"], out["video"][keep]])
-        audio = torch.cat([out["audio"], out["negative"][keep]])
-        is_positive = torch.cat([torch.ones(len(out["video"])), torch.zeros(int(keep.sum()))]).to(video.device)
-        loss = contrastive_margin_loss(video, audio, is_positive, self.params.margin)
+        loss = self.margin_loss(out, batch["group"])
         with torch.no_grad():
             d_pos = (out["video"] - out["audio"]).norm(dim=1)
             d_neg = (out["video"] - out["negative"]).norm(dim=1)
