@@ -6,6 +6,10 @@ Tasks (features files are written by `avssl extract`):
   retrieval           test clips query the training clips, hit = same class: recall@1/5/10/20/50;
                       with --cross-modal: audio -> video and video -> audio, hit = same path, + median rank
   fingerprint-metric  references vs transformed queries in one file: map (VSC 2022 micro AP), recall@1
+  compare             MODEL:EVALUATION=RESULT.json ...: the results of `--out` side by side (Markdown)
+  fingerprint         the benchmark end to end from a checkpoint and a manifest: decode references,
+                      transform them into queries, embed (video + audio backbone features, each
+                      L2-normalised, concatenated, L2-normalised), then map and recall@1 per transform
 
 Protocol (linear, knn, retrieval): `splits` = one file per official split with split train/test
 (UCF101, HMDB51: give the 3 split files, the result is their mean); `folds` = one file whose split is
@@ -18,6 +22,9 @@ Examples:
   avssl eval retrieval ucf_split1.npz --ks 1,5,10,20,50
   avssl eval retrieval demo.npz --cross-modal --subset test
   avssl eval fingerprint-metric vggsound_fp.npz --candidates-per-query 25
+  avssl eval fingerprint --checkpoint run/checkpoints/last.ckpt --data vggsound_test.csv --limit 500
+  avssl eval fingerprint --checkpoint random:avts-tiny --data demo.csv --transforms crop,blur,speed
+  avssl eval compare pretrained:ucf-linear=p.json random:ucf-linear=r.json --out comparison.md
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import sys
 
 from avssl.errors import UsageError
 
-TASKS = ("linear", "knn", "retrieval", "fingerprint-metric")
+TASKS = ("linear", "knn", "retrieval", "fingerprint-metric", "fingerprint", "compare")
 
 
 def _int_list(text: str) -> list[int]:
@@ -87,6 +94,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        formatter_class=fmt)
     p.add_argument("--candidates-per-query", type=int, default=None,
                    help="keep each query's top-k references as candidates (default: all)")
+    p = sub.add_parser("fingerprint", help="fingerprinting benchmark from a checkpoint and a manifest",
+                       formatter_class=fmt)
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint of `avssl pretrain` or random:CONFIG")
+    p.add_argument("--data", required=True, metavar="MANIFEST", help="manifest of the reference files")
+    p.add_argument("--transforms", type=lambda t: [v for v in t.split(",") if v.strip()], default=None,
+                   help="comma-separated query transforms (default: all of crop, resize, blur, brightness, "
+                        "reencode, speed, audio_noise, audio_resample)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="reference window in seconds (default: twice the model's clip)")
+    p.add_argument("--limit", type=int, default=None, help="use the first N usable files only")
+    p.add_argument("--candidates-per-query", type=int, default=None,
+                   help="keep each query's top-k references as candidates (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the transforms' randomness")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--out", help="also write the JSON result to this file")
+    p = sub.add_parser("compare", help="results side by side: MODEL:EVALUATION=RESULT.json ...", formatter_class=fmt)
+    p.add_argument("results", nargs="+", metavar="MODEL:EVALUATION=RESULT.json",
+                   help="a result JSON of `avssl eval ... --out`, with the model (column) and evaluation (row) names")
+    p.add_argument("--metrics", type=lambda t: [v for v in t.split(",") if v], default=None,
+                   help="comma-separated metric keys (default: every top-level number)")
+    p.add_argument("--out", help="also write the Markdown table to this file")
 
 
 def evaluate_once(args: argparse.Namespace, feature_sets: list, modality: str, seed: int) -> dict:
@@ -115,10 +143,67 @@ def evaluate_once(args: argparse.Namespace, feature_sets: list, modality: str, s
     return {"protocol": protocol, **result}
 
 
+def run_fingerprint_task(args: argparse.Namespace) -> int:
+    """`avssl eval fingerprint`: the benchmark from a model and a manifest."""
+    from avssl.data.manifest import Manifest
+    from avssl.evaluate.fingerprint_driver import run_fingerprint
+    from avssl.evaluate.model_loading import load_model
+    from avssl.evaluate.report import provenance, public, write_json
+
+    if not os.path.isfile(args.data):
+        raise UsageError(f"--data {args.data}: manifest not found")
+    try:
+        manifest = Manifest.load(args.data)
+    except (ValueError, KeyError) as err:
+        raise UsageError(f"--data {args.data}: {err}") from None
+    model = load_model(args.checkpoint, args.device)
+    result = run_fingerprint(model.method, model.config, manifest, seconds=args.seconds, transforms=args.transforms,
+                             seed=args.seed, limit=args.limit, candidates_per_query=args.candidates_per_query,
+                             device=args.device)
+    result = {"task": "fingerprint", "checkpoint": args.checkpoint, "checkpoint_step": model.step, **result,
+              "seed": args.seed}
+    config = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("verbose", "verb")}
+    result["provenance"] = provenance(config, args.seed, [args.data])
+    if args.out:
+        write_json(result, args.out)
+    json.dump(public(result), sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+def run_compare_task(args: argparse.Namespace) -> int:
+    """`avssl eval compare`: a Markdown table of several results, one column per model."""
+    from avssl.evaluate.report import comparison_table
+
+    entries = []
+    for item in args.results:
+        name, sep, path = item.partition("=")
+        model, colon, evaluation = name.partition(":")
+        if not sep or not colon or not model or not evaluation:
+            raise UsageError(f"{item!r}: expected MODEL:EVALUATION=RESULT.json")
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: result file not found")
+        try:
+            with open(path, encoding="utf-8") as f:
+                entries.append((model, evaluation, json.load(f)))
+        except json.JSONDecodeError as err:
+            raise UsageError(f"{path}: not a JSON result ({err})") from None
+    text = "\n".join(comparison_table(entries, args.metrics)) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    sys.stdout.write(text)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from avssl.evaluate.features import default_modality, load_features
     from avssl.evaluate.report import provenance, public, run_seeds, write_json, write_report
 
+    if args.task == "fingerprint":
+        return run_fingerprint_task(args)
+    if args.task == "compare":
+        return run_compare_task(args)
     if args.metrics_csv and not os.path.isfile(args.metrics_csv):
         raise UsageError(f"--metrics-csv {args.metrics_csv}: file not found")
     feature_sets = [load_features(p) for p in args.features]

@@ -171,3 +171,30 @@ def _examples_table(examples: list[dict]) -> list[str]:
         cells = [f"{'✓' if r['hit'] else '✗'} {os.path.basename(r['path'])} ({r['label']})" for r in e["results"]]
         out.append(f"| {os.path.basename(e['query'])} ({e['label']}) | " + " | ".join(cells) + " |")
     return out
+
+
+def comparison_table(entries: Sequence[tuple[str, str, dict]], metrics: Sequence[str] | None = None) -> list[str]:
+    """Markdown lines comparing models side by side: entries of (model, evaluation, result); one row
+    per (evaluation, metric), one column per model, in first-seen order. `metrics` defaults to the
+    numeric top-level keys of each result (not `seed`, counts `n_*` or `*_std`); a metric no model of
+    an evaluation has is not shown there; a std is shown as ±."""
+    models = list(dict.fromkeys(model for model, _, _ in entries))
+    evaluations = list(dict.fromkeys(evaluation for _, evaluation, _ in entries))
+    table = {(model, evaluation): result for model, evaluation, result in entries}
+    lines = ["| evaluation | metric | " + " | ".join(models) + " |", "|" + " --- |" * (len(models) + 2)]
+    for evaluation in evaluations:
+        keys: list[str] = []
+        for model in models:
+            result = table.get((model, evaluation), {})
+            wanted = metrics or [k for k, v in result.items() if _is_number(v) and k != "seed"
+                                 and not k.startswith("n_") and not k.endswith("_std")]
+            keys += [k for k in wanted if k not in keys and k in result]
+        for key in keys:
+            cells = []
+            for model in models:
+                result = table.get((model, evaluation), {})
+                value = result.get(key)
+                std = result.get(f"{key}_std")
+                cells.append("" if value is None else _fmt(value) + ("" if std is None else " ± " + _fmt(std)))
+            lines.append(f"| {evaluation} | {key} | " + " | ".join(cells) + " |")
+    return lines

@@ -1,0 +1,103 @@
+"""The model an evaluation runs: a pretraining checkpoint rebuilt from its stored config, or
+`random:CONFIG`, a freshly initialised model of the same architecture (the baseline)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from avssl.config.schema import Config, config_from_dict, load_config
+from avssl.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+RANDOM_PREFIX = "random:"
+BUNDLED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class LoadedModel:
+    """A method in eval mode on `device`, its config, and where it came from (`checkpoint` or `random:...`)."""
+
+    method: Any
+    config: Config
+    source: str
+    step: int | None
+    random_init: bool
+
+
+def resolve_config(name: str) -> Path:
+    """A YAML path as given, else a bundled config by name (e.g. `avts-tiny`)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    bundled = BUNDLED_CONFIGS / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if "/" not in name and bundled.is_file():
+        return bundled
+    known = sorted(p.stem for p in BUNDLED_CONFIGS.glob("*.yaml"))
+    raise UsageError(f"config {name!r}: no such file, nor a bundled config (bundled: {', '.join(known)})")
+
+
+def build_random(config: Config) -> Any:
+    """The config's method with weights drawn from a generator seeded by `config.seed`: two calls give
+    identical weights, whatever the global RNG state was (the global state is restored after)."""
+    from avssl.methods.registry import method_class
+
+    state = torch.get_rng_state()
+    try:
+        torch.manual_seed(config.seed)
+        return method_class(config.method.name)(config)
+    finally:
+        torch.set_rng_state(state)
+
+
+def load_model(checkpoint: str, device: str | torch.device = "cpu",
+               overrides: list[str] | tuple[str, ...] = ()) -> LoadedModel:
+    """`checkpoint` = a `last.ckpt` of `avssl pretrain` (loaded with weights_only=True, the method
+    rebuilt from its `avssl_config`), or `random:CONFIG` (bundled name or YAML path)."""
+    if checkpoint.startswith(RANDOM_PREFIX):
+        config = load_config(resolve_config(checkpoint[len(RANDOM_PREFIX):]), list(overrides))
+        method, step, random_init = build_random(config), None, True
+    else:
+        method, config, step = _load_checkpoint(checkpoint, overrides)
+        random_init = False
+    method.to(device).eval()
+    for p in method.parameters():
+        p.requires_grad_(False)
+    return LoadedModel(method, config, checkpoint, step, random_init)
+
+
+def _load_checkpoint(path: str, overrides) -> tuple[Any, Config, int | None]:
+    from avssl.methods.registry import method_class
+
+    if not os.path.isfile(path):
+        raise UsageError(f"--checkpoint {path}: file not found (or give random:CONFIG for the baseline)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        raise UsageError(f"--checkpoint {path}: not a loadable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(payload, dict) or "avssl_config" not in payload or "state_dict" not in payload:
+        raise UsageError(f"--checkpoint {path}: not a checkpoint of `avssl pretrain` (no avssl_config/state_dict)")
+    from avssl.config.overrides import apply_overrides
+
+    config = config_from_dict(apply_overrides(payload["avssl_config"], list(overrides)))
+    if payload.get("avssl_task") == "finetune":
+        from avssl.methods.avcl_finetune import FinetuneMethod
+
+        method = FinetuneMethod(config, int(payload["avssl_num_classes"]), payload.get("avssl_class_names"))
+    else:
+        method = method_class(config.method.name)(config)
+    missing, unexpected = method.load_state_dict(payload["state_dict"], strict=False)
+    if missing:
+        raise UsageError(f"--checkpoint {path}: weights missing for the {config.method.name} model, "
+                         f"first {missing[0]!r} ({len(missing)} in all)")
+    if unexpected:
+        log.warning("%s: %d checkpoint tensors unused by the model, first %r", path, len(unexpected), unexpected[0])
+    return method, config, payload.get("global_step")
