@@ -15,7 +15,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from avssl.config.schema import Config, config_to_dict, save_config
+from avssl.config.schema import Config, config_from_dict, config_to_dict, save_config
 from avssl.config.typed import ConfigError
 from avssl.data.manifest import Manifest
 from avssl.errors import UsageError
@@ -88,14 +88,27 @@ def check_resume_config(checkpoint: dict[str, Any], config: Config, path: Path) 
     saved = checkpoint.get("avssl_config")
     if saved is None:
         raise UsageError(f"{path} holds no avssl config: not a checkpoint of `avssl pretrain`")
-    changed = [k for k in config_differences(saved, config_to_dict(config)) if k not in RESUMABLE_CHANGES]
+    # a key added to the schema after the run started is compared at its default: re-validating
+    # the saved config fills it in, so that new code can resume an older run
+    saved = with_schema_defaults(saved)
+    new = config_to_dict(config)
+    changed = [k for k in config_differences(saved, new) if k not in RESUMABLE_CHANGES]
     if changed:
-        details = "; ".join(f"{k}: {flatten(saved).get(k, '<absent>')!r} -> {flatten(config_to_dict(config)).get(k, '<absent>')!r}"
+        details = "; ".join(f"{k}: {flatten(saved).get(k, '<absent>')!r} -> {flatten(new).get(k, '<absent>')!r}"
                             for k in changed[:5])
         raise ConfigError(
             f"config key '{changed[0]}' differs from the run being resumed in {path.parent.parent} ({details}); "
             f"only {', '.join(RESUMABLE_CHANGES)} may change on resume. Use a new --out folder to start a new run."
         )
+
+
+def with_schema_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config as today's schema reads it (new keys at their defaults); as saved if it no
+    longer validates (the comparison then names the key that changed)."""
+    try:
+        return config_to_dict(config_from_dict(saved))
+    except ConfigError:
+        return saved
 
 
 def resolve_precision(config: Config) -> str:
