@@ -31,7 +31,8 @@ def _write_sources(folder: Path, config: Any, count: int) -> list[str]:
     from avssl.data.synthetic.encode import write_media
 
     clip = config.data.clip
-    seconds = max(clip.video_seconds, clip.audio_window) * 3 + 1.0
+    # long enough for hard negatives and for the movie sampler's several clips per file
+    seconds = max(max(clip.video_seconds, clip.audio_window) * 3 + 1.0, 8.0)
     fps, size = 25, max(64, config.data.video_augment.size + 16)
     rng = np.random.default_rng(0)
     paths = []
