@@ -19,6 +19,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "probe": ("probe", "probe media files in parallel and write a manifest (CSV or Parquet)"),
     "make-demo-data": ("make_demo_data", "write the synthetic demo world (real mp4 files) and its labelled sets"),
     "pretrain": ("pretrain", "pretrain a method on a manifest (resumable, DDP-ready)"),
+    "extract": ("extract", "extract video/audio features of a manifest with a checkpoint (or random:CONFIG)"),
+    "finetune": ("finetune", "fine-tune a pretrained video encoder or AV classifier on a labelled manifest"),
     "eval": ("evaluate", "evaluate features files: linear probe, kNN, retrieval, fingerprint metrics (JSON)"),
     "bench": ("bench", "benchmarks that print JSON: decode, train"),
 }
