@@ -21,8 +21,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "pretrain": ("pretrain", "pretrain a method on a manifest (resumable, DDP-ready)"),
     "extract": ("extract", "extract video/audio features of a manifest with a checkpoint (or random:CONFIG)"),
     "finetune": ("finetune", "fine-tune a pretrained video encoder or AV classifier on a labelled manifest"),
+    "cache": ("cache", "build optional pre-extracted caches: audio (log-mel / waveform), frames"),
     "eval": ("evaluate", "evaluate features files: linear probe, kNN, retrieval, fingerprint metrics (JSON)"),
-    "bench": ("bench", "benchmarks that print JSON: decode, train"),
+    "bench": ("bench", "benchmarks that print JSON: decode, loader, train"),
 }
 
 

@@ -15,6 +15,7 @@ import json
 BENCHMARKS = {
     "decode": "decode",
     "train": "train",
+    "loader": "loader",
 }
 
 

@@ -49,7 +49,11 @@ class ClipConfig:
 
 @dataclass
 class DataConfig:
-    """Loading: batch, workers, decoder backend, failure policy, clip shape, features, augmentations."""
+    """Loading: batch, workers, decoder backend, failure policy, clip shape, features, augmentations.
+
+    `cache_dir`: a folder written by `avssl cache audio` / `avssl cache frames` for this clip config
+    (sample rate; fps and decode size); clips it holds are read from it instead of being decoded.
+    """
 
     batch_size: int = 32
     num_workers: int = 4
@@ -58,6 +62,7 @@ class DataConfig:
     prefetch_factor: int = 2
     backend: Literal["pyav", "torchcodec"] = "pyav"
     max_failures: int = 100
+    cache_dir: Optional[str] = None
     clip: ClipConfig = field(default_factory=ClipConfig)
     logmel: LogMelConfig = field(default_factory=LogMelConfig)
     video_augment: VideoAugmentConfig = field(default_factory=VideoAugmentConfig)
@@ -68,6 +73,8 @@ class DataConfig:
         require(self.num_workers >= 0, f"{where}.num_workers", f"must be >= 0, got {self.num_workers}")
         require(self.prefetch_factor > 0, f"{where}.prefetch_factor", "must be positive")
         require(self.max_failures >= 0, f"{where}.max_failures", f"must be >= 0, got {self.max_failures}")
+        require(self.cache_dir is None or os.path.isdir(self.cache_dir), f"{where}.cache_dir",
+                f"{self.cache_dir!r} is not a folder (build one with `avssl cache audio|frames`)")
         require(self.logmel.sample_rate == self.clip.sample_rate, f"{where}.logmel.sample_rate",
                 f"({self.logmel.sample_rate}) must equal {where}.clip.sample_rate ({self.clip.sample_rate})")
 

@@ -10,14 +10,16 @@ first failure raises.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from avssl.data.cache import CachedReader, ClipCache
 from avssl.data.sampling import rng_for
 from avssl.media import MediaError, MediaReader
 
@@ -62,22 +64,42 @@ class FileTable(NamedTuple):
         return len(self.durations)
 
 
-class SampleContext:
-    """What a recipe gets for one sample: readers opened on demand (closed after), the key, rngs."""
+class ReaderOpener:
+    """path -> an open reader: a MediaReader, or a CachedReader when `cache` holds the file.
+    Picklable (it travels to loader workers inside the dataset)."""
 
-    def __init__(self, table: FileTable, key: SampleKey, index: int, seed: int, backend: str | None):
+    def __init__(self, backend: str | None = None, cache: ClipCache | None = None) -> None:
+        self.backend = backend
+        self.cache = cache if cache is not None and not cache.empty else None
+
+    def __call__(self, path: str) -> MediaReader | CachedReader:
+        if self.cache is not None:
+            return self.cache.open(path, backend=self.backend)
+        return MediaReader(path, backend=self.backend)
+
+
+class SampleContext:
+    """What a recipe gets for one sample: readers opened on demand (closed after), the key, rngs.
+
+    A file is opened at most once per sample, whatever number of views and modalities the recipe
+    reads from it: recipes call ctx.reader() for each read and get the same open reader.
+    """
+
+    def __init__(self, table: FileTable, key: SampleKey, index: int, seed: int, backend: str | None,
+                 open_reader: Callable[[str], Any] | None = None):
         self.table = table
         self.key = key
         self.index = index  # may differ from key.index when a substitute is used
         self.seed = seed
         self.backend = backend
-        self._readers: dict[int, MediaReader] = {}
+        self._open = open_reader or ReaderOpener(backend)
+        self._readers: dict[int, Any] = {}
 
     def reader(self, index: int | None = None) -> MediaReader:
         """The open reader of file `index` (default: this sample's file)."""
         index = self.index if index is None else int(index)
         if index not in self._readers:
-            self._readers[index] = MediaReader(self.table.paths[index], backend=self.backend)
+            self._readers[index] = self._open(str(self.table.paths[index]))
         return self._readers[index]
 
     def rng(self, stream: int = STREAM_RECIPE) -> np.random.Generator:
@@ -113,7 +135,9 @@ class ClipDataset(Dataset):
     """key (SampleKey or int) -> dict of tensors from `recipe`, plus `failures` (list of Failure).
 
     substitute(index, steps, epoch) -> the file to try instead (e.g. the epoch order's successor);
-    at most `max_attempts` files are tried per sample.
+    at most `max_attempts` files are tried per sample. `cache`: pre-decoded audio / frames to read
+    instead of decoding (avssl.data.cache); the samples are the same. `open_reader` (path -> reader)
+    replaces how files are opened altogether (benchmarks record the windows read through it).
     """
 
     def __init__(
@@ -126,6 +150,7 @@ class ClipDataset(Dataset):
         substitute: Callable[[int, int, int], int] | None = None,
         strict: bool = False,
         max_attempts: int = 8,
+        cache: ClipCache | None = None,
     ) -> None:
         self.table = table
         self.recipe = recipe
@@ -134,17 +159,21 @@ class ClipDataset(Dataset):
         self.substitute = substitute or (lambda index, steps, epoch: (index + steps) % len(table))
         self.strict = strict
         self.max_attempts = max_attempts
+        self.open_reader: Callable[[str], Any] = ReaderOpener(backend, cache)
 
     def __len__(self) -> int:
         return len(self.table)
 
     def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
-        key = as_key(key)
+        with one_thread():
+            return self._build(as_key(key))
+
+    def _build(self, key: SampleKey) -> dict[str, Any]:
         failures: list[Failure] = []
         index = key.index
         for attempt in range(self.max_attempts):
             ctx = SampleContext(self.table, key if attempt == 0 else key._replace(start=None),
-                                index, self.seed, self.backend)
+                                index, self.seed, self.backend, self.open_reader)
             try:
                 sample = self.recipe(ctx)
             except MediaError as err:
@@ -164,6 +193,22 @@ class ClipDataset(Dataset):
         )
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run a sample's tensor ops on one intra-op thread. A sample's ops are small; in the main
+    process (num_workers=0) torch's thread pool woke for each and, with the cores busy decoding,
+    that cost 10-20 ms per op (a 16-frame crop took 22 ms instead of 1). Switching is ~1 us."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def as_key(key: SampleKey | int | tuple) -> SampleKey:
     if isinstance(key, SampleKey):
         return key
@@ -175,6 +220,7 @@ def as_key(key: SampleKey | int | tuple) -> SampleKey:
 def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack the tensors of a batch; concatenate the samples' failure lists."""
     failures = [f for s in samples for f in s["failures"]]
-    batch = default_collate([{k: v for k, v in s.items() if k != "failures"} for s in samples])
+    with one_thread():  # a copy of a few MB: the thread pool's wake-up cost more than it saved
+        batch = default_collate([{k: v for k, v in s.items() if k != "failures"} for s in samples])
     batch["failures"] = failures
     return batch
