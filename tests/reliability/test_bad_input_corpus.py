@@ -114,8 +114,6 @@ def test_pretrain_leaves_out_bad_rows_and_lists_them(probed, tmp_path, caplog):
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="the clip sampler raises ValueError for a file "
-                   "shorter than the clip window instead of reporting it as a failure of that file")
 def test_pretrain_skips_a_file_shorter_than_the_clip(probed, tmp_path):
     run_dir = tmp_path / "run"
     code = main(["pretrain", "--config", write_config(tmp_path / "c.yaml"), "--data", str(probed[0]),

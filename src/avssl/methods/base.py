@@ -47,6 +47,11 @@ class PretrainMethod(L.LightningModule):
         """The picklable function that builds one training sample from a file (runs in workers)."""
         raise NotImplementedError
 
+    def min_file_duration(self) -> float:
+        """Seconds a file must last for this method's sample; shorter files are left out (and listed)."""
+        clip = self.config.data.clip
+        return max(clip.video_seconds, clip.audio_window)
+
     def train_sampler(self, table: FileTable, *, rank: int, world_size: int) -> tuple[Any, bool]:
         """(sampler, is_batch_sampler). Default: every usable file once per epoch, DDP-split, resumable."""
         sampler = ResumableDistributedSampler(len(table), num_replicas=world_size, rank=rank,

@@ -113,6 +113,13 @@ class Method(PretrainMethod):
 
     Params = Params
 
+    def min_file_duration(self) -> float:
+        """The slowest speed's windows with their inter-modal offsets (see TemporalAVRecipe)."""
+        p, clip = self.params, self.config.data.clip
+        slowest = p.speeds[0]
+        return max(slowest * clip.video_seconds + p.av_order_max_offset,
+                   slowest * clip.audio_window + 2 * p.av_order_max_offset)
+
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         p, clip = self.params, config.data.clip

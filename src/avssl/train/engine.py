@@ -128,12 +128,15 @@ class LoaderWorkerError(RuntimeError):
     """A DataLoader worker process died (e.g. a segfault in a decoder) instead of raising an error."""
 
 
-def load_table(manifest_path: str | os.PathLike, bad_files: Optional[Path] = None, strict: bool = False):
-    """The usable rows (no error, video and audio) of a manifest as a FileTable.
+def load_table(manifest_path: str | os.PathLike, bad_files: Optional[Path] = None, strict: bool = False,
+               min_duration: float = 0.0):
+    """The usable rows (no error, video and audio, at least `min_duration` s) of a manifest as a
+    FileTable.
 
-    Rows with a probe error are listed in `bad_files` (path, reason, step left empty: before
-    training); under `strict` they stop the run (BadManifestRowsError). A listed file that no
-    longer exists is a UsageError naming it: the manifest is out of date (re-run `avssl probe`).
+    Rows with a probe error, and files shorter than `min_duration` (the method's clip window), are
+    listed in `bad_files` (path, reason, step left empty: before training); under `strict` they stop
+    the run (BadManifestRowsError). A listed file that no longer exists is a UsageError naming it:
+    the manifest is out of date (re-run `avssl probe`).
     """
     if not Path(manifest_path).is_file():
         raise UsageError(f"manifest not found: {manifest_path}")
@@ -141,19 +144,27 @@ def load_table(manifest_path: str | os.PathLike, bad_files: Optional[Path] = Non
         manifest = Manifest.load(manifest_path)
     except (ValueError, KeyError) as err:
         raise UsageError(f"manifest {manifest_path}: {err}") from None
-    errors = manifest.strings("error")
-    failed = np.flatnonzero(errors != "")
-    bad = [(str(manifest.strings("path")[i]), str(errors[i])) for i in failed]
+    errors, paths = manifest.strings("error"), manifest.strings("path")
+    durations = np.asarray(manifest.column("duration"), dtype=np.float64)
+    short = (errors == "") & manifest.usable_mask("both") & (durations < min_duration)
+    bad = [(str(paths[i]), str(errors[i])) for i in np.flatnonzero(errors != "")]
+    bad += [(str(paths[i]), f"too short: {durations[i]:.3f} s, the method's clip window needs {min_duration:.3f} s")
+            for i in np.flatnonzero(short)]
+    if short.any():
+        manifest = manifest.take(np.flatnonzero(~short))
     if bad and strict:
         shown = "; ".join(f"{p}: {r}" for p, r in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
         raise BadManifestRowsError(f"manifest {manifest_path} lists {len(bad)} unusable file(s) "
                                    f"(strict mode stops on bad files): {shown}")
     if bad_files is not None:
         _write_bad_rows(bad_files, bad)
+    total = len(manifest) + int(short.sum())
     table, left_out = usable_table(manifest)
+    left_out += int(short.sum())
     if left_out:
-        log.info("%s: %d of %d rows left out: %d with a probe error (listed in %s), %d without video or audio",
-                 manifest_path, left_out, len(manifest), len(bad), bad_files or "the manifest", left_out - len(bad))
+        log.info("%s: %d of %d rows left out: %d with a probe error or too short (listed in %s), "
+                 "%d without video or audio", manifest_path, left_out, total, len(bad),
+                 bad_files or "the manifest", left_out - len(bad))
     if len(table) == 0:
         raise UsageError(f"manifest {manifest_path} has no usable row (needs video and audio, no error)")
     missing = [p for p in (table.paths[i] for i in range(len(table))) if not os.path.exists(p)]
@@ -269,9 +280,10 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
         log.info("resuming from %s (step %d)", resume, resume_step)
     _write_config(config, paths.config)
     # a resumed run keeps its bad_files.csv (the manifest rows were listed when it started)
-    table = load_table(manifest_path, paths.bad_files if resume is None else None, strict=strict)
     L.seed_everything(config.seed, workers=True, verbose=False)
     method = prepare_method(method_class(config.method.name)(config), config)
+    table = load_table(manifest_path, paths.bad_files if resume is None else None, strict=strict,
+                       min_duration=method.min_file_duration())
     data = PretrainDataModule(method, table, config, strict=strict)
     trainer = build_trainer(config, paths, resume_step, callbacks)
     try:
