@@ -16,7 +16,8 @@ from avssl.data.manifest import Manifest
 from avssl.data.synthetic.encode import write_media
 from avssl.evaluate.extract import clip_starts, extract_features, three_crops
 from avssl.evaluate.features import load_features
-from avssl.evaluate.model_loading import load_model, resolve_config
+from avssl.config.bundled import resolve_config_path
+from avssl.evaluate.model_loading import load_model
 from avssl.media import MediaReader
 
 
@@ -66,7 +67,7 @@ def test_three_crops_cover_the_long_side():
 
 @pytest.mark.parametrize("clips", [1, 3])
 def test_video_level_features_average_the_clips_at_the_documented_starts(ucf_manifest, clips):
-    config = load_config(resolve_config("avts-tiny"))
+    config = load_config(resolve_config_path("avts-tiny"))
     manifest = Manifest.load(ucf_manifest).take(np.arange(3))
     result = extract_features(manifest, MeanModel(), config, modality="both", clips_per_video=clips,
                               batch_size=2, workers=0)

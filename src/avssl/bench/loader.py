@@ -34,7 +34,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-import numpy as np
 import torch
 
 from avssl.errors import UsageError
@@ -76,7 +75,7 @@ def make_table(paths: list[str]) -> Any:
 
 
 def make_config(recipe: str, args: argparse.Namespace, workers: int, cache_dir: str | None = None) -> Any:
-    from avssl.cli.pretrain import resolve_config_path
+    from avssl.config.bundled import resolve_config_path
     from avssl.config.schema import load_config
 
     overrides = [f"data.clip.frames={args.frames}", f"data.video_augment.size={args.size}",

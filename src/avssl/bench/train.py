@@ -81,6 +81,23 @@ def _check_args(args: argparse.Namespace) -> torch.device:
     return device
 
 
+def timed_steps(step: Callable[[], None], warmup: int, steps: int, device: torch.device) -> float:
+    """Seconds that `steps` calls of `step` take after `warmup` untimed ones (CUDA synchronised)."""
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        step()
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return time.perf_counter() - start
+
+
 def time_training_steps(model: nn.Module, make_input: Callable[[int], torch.Tensor], batch: int, steps: int,
                         warmup: int, device: torch.device, precision: str = "fp32",
                         channels_last: bool = False, compile_model: bool = False) -> dict[str, Any]:
@@ -103,18 +120,7 @@ def time_training_steps(model: nn.Module, make_input: Callable[[int], torch.Tens
             loss = nn.functional.cross_entropy(step_model(inputs).float(), labels)
         loss.backward()
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for _ in range(warmup):
-        step()
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    elapsed = time.perf_counter() - start
+    elapsed = timed_steps(step, warmup, steps, device)
     return {
         "clips_per_s": round(batch * steps / elapsed, 3),
         "ms_per_step": round(1000 * elapsed / steps, 2),

@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import contextlib
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -78,6 +77,7 @@ def time_method_steps(config: Any, batch: Optional[int] = None, steps: int = 5, 
     """steps/s and clips/s of `config`'s method on one in-memory batch (no decoding in the loop)."""
     import dataclasses
 
+    from avssl.bench.train import timed_steps
     from avssl.methods.registry import method_class
     from avssl.train.engine import prepare_method
 
@@ -101,20 +101,9 @@ def time_method_steps(config: Any, batch: Optional[int] = None, steps: int = 5, 
         loss.backward()
         optimizer.step()
 
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*self.log.*")  # no Trainer attached: logging is off
-        for _ in range(warmup):
-            step()
-        sync()
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        sync()
-    elapsed = time.perf_counter() - start
+        elapsed = timed_steps(step, warmup, steps, dev)
     return {
         "method": config.method.name,
         "video_encoder": config.model.video["name"],
@@ -136,7 +125,7 @@ def time_method_steps(config: Any, batch: Optional[int] = None, steps: int = 5, 
 
 def run_method_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """`avssl bench train --config ...`: the figures of time_method_steps as a JSON-ready dict."""
-    from avssl.cli.pretrain import resolve_config_path
+    from avssl.config.bundled import resolve_config_path
     from avssl.config.schema import load_config
 
     if args.steps < 1 or args.warmup < 0 or (args.batch is not None and args.batch < 1):

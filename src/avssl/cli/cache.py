@@ -42,7 +42,7 @@ def _spec(args: argparse.Namespace):  # noqa: ANN202 - a CacheSpec
 
     rate, fps, size = args.sample_rate, args.fps, args.size
     if args.config:
-        from avssl.cli.pretrain import resolve_config_path
+        from avssl.config.bundled import resolve_config_path
         from avssl.config.schema import load_config
         from avssl.data.clip_io import decode_short_side
 

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
-from avssl.errors import UsageError
+from avssl.config.bundled import resolve_config_path
 
 log = logging.getLogger(__name__)
 
-BUNDLED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,17 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.max_steps=50")
     parser.add_argument("--strict", action="store_true", help="stop with exit 1 on the first file that fails to decode, or on manifest rows with a probe error")
 
-
-def resolve_config_path(name: str) -> Path:
-    """A path as given, else a bundled config by name (with or without .yaml)."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    bundled = BUNDLED_CONFIGS / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    if "/" not in name and bundled.is_file():
-        return bundled
-    known = sorted(p.stem for p in BUNDLED_CONFIGS.glob("*.yaml"))
-    raise UsageError(f"--config {name}: no such file, nor a bundled config (bundled: {', '.join(known)})")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,18 +8,17 @@ import os
 import pickle
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from avssl.config.bundled import resolve_config_path
 from avssl.config.schema import Config, config_from_dict, load_config
 from avssl.errors import UsageError
 
 log = logging.getLogger(__name__)
 
 RANDOM_PREFIX = "random:"
-BUNDLED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 @dataclass
@@ -32,17 +31,6 @@ class LoadedModel:
     step: int | None
     random_init: bool
 
-
-def resolve_config(name: str) -> Path:
-    """A YAML path as given, else a bundled config by name (e.g. `avts-tiny`)."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    bundled = BUNDLED_CONFIGS / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    if "/" not in name and bundled.is_file():
-        return bundled
-    known = sorted(p.stem for p in BUNDLED_CONFIGS.glob("*.yaml"))
-    raise UsageError(f"config {name!r}: no such file, nor a bundled config (bundled: {', '.join(known)})")
 
 
 def build_random(config: Config) -> Any:
@@ -63,7 +51,7 @@ def load_model(checkpoint: str, device: str | torch.device = "cpu",
     """`checkpoint` = a `last.ckpt` of `avssl pretrain` (loaded with weights_only=True, the method
     rebuilt from its `avssl_config`), or `random:CONFIG` (bundled name or YAML path)."""
     if checkpoint.startswith(RANDOM_PREFIX):
-        config = load_config(resolve_config(checkpoint[len(RANDOM_PREFIX):]), list(overrides))
+        config = load_config(resolve_config_path(checkpoint[len(RANDOM_PREFIX):]), list(overrides))
         method, step, random_init = build_random(config), None, True
     else:
         method, config, step = _load_checkpoint(checkpoint, overrides)

@@ -1,0 +1,25 @@
+"""The configs shipped with avssl (src/avssl/configs, also reachable as configs/ in a checkout)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from avssl.errors import UsageError
+
+BUNDLED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def bundled_config_names() -> list[str]:
+    return sorted(p.stem for p in BUNDLED_CONFIGS.glob("*.yaml"))
+
+
+def resolve_config_path(name: str) -> Path:
+    """A YAML path as given, else a bundled config by name (`avts-tiny`, with or without .yaml)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    bundled = BUNDLED_CONFIGS / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if "/" not in name and bundled.is_file():
+        return bundled
+    raise UsageError(f"config {name!r}: no such file, nor a bundled config "
+                     f"(bundled: {', '.join(bundled_config_names())})")
