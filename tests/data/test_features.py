@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from avssl.config.typed import from_dict
+
 from avssl.data.features import LogMelConfig, LogMelSpectrogram, mel_filterbank, power_to_db
 from avssl.errors import UsageError
 
@@ -92,9 +94,9 @@ def test_bad_config_names_the_key():
         LogMelConfig(win_length=1024, n_fft=512)
     with pytest.raises(UsageError, match="log_mel.f_max"):
         LogMelConfig(f_max=9000.0)
-    with pytest.raises(UsageError, match="audio.log_mel.hop"):
-        LogMelConfig.from_dict({"hop": 160}, prefix="audio.log_mel")
-    assert LogMelConfig.from_dict({"n_mels": 128}).n_mels == 128
+    with pytest.raises(UsageError, match="data.logmel.hop"):
+        from_dict(LogMelConfig, {"hop": 160}, "data.logmel")
+    assert from_dict(LogMelConfig, {"n_mels": 128}, "data.logmel").n_mels == 128
     with pytest.raises(ValueError, match="float"):
         LogMelSpectrogram()(torch.zeros(100, dtype=torch.int16))
 

@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from avssl.config.typed import from_dict
+
 from avssl.data import transforms as T
 from avssl.errors import UsageError
 
@@ -188,7 +190,7 @@ def test_brightness_scales_every_pixel_by_one_factor():
 
 
 def test_pipelines_from_config():
-    cfg = T.VideoAugmentConfig.from_dict({"size": 16, "crop_scale": [0.5, 1.0]})
+    cfg = from_dict(T.VideoAugmentConfig, {"size": 16, "crop_scale": [0.5, 1.0]}, "data.video_augment")
     clips = _ramp_clips()
     out = T.augment_video(clips, cfg, generator=_gen())
     assert out.shape == (3, 3, 4, 16, 16) and out.dtype == torch.float32
@@ -196,11 +198,11 @@ def test_pipelines_from_config():
     evaluated = T.evaluation_video(clips[0], cfg)
     assert evaluated.shape == (3, 4, 16, 16)
     assert torch.equal(evaluated, T.evaluation_video(clips[0], cfg))
-    audio_cfg = T.AudioAugmentConfig.from_dict({"gain_db": [-3, 3], "max_time_width": 5})
+    audio_cfg = from_dict(T.AudioAugmentConfig, {"gain_db": [-3, 3], "max_time_width": 5}, "data.audio_augment")
     assert T.augment_waveform(torch.ones(2, 10), audio_cfg, generator=_gen()).shape == (2, 10)
     assert T.augment_log_mel(torch.zeros(2, 1, 8, 30), audio_cfg, generator=_gen()).shape == (2, 1, 8, 30)
-    with pytest.raises(UsageError, match="video_augment.crop"):
-        T.VideoAugmentConfig.from_dict({"crop": 0.5})
+    with pytest.raises(UsageError, match="data.video_augment.crop"):
+        from_dict(T.VideoAugmentConfig, {"crop": 0.5}, "data.video_augment")
     with pytest.raises(UsageError, match="video_augment.flip_p"):
         T.VideoAugmentConfig(flip_p=2.0)
     with pytest.raises(UsageError, match="audio_augment.gain_db"):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -91,14 +89,6 @@ class LogMelConfig:
             )
         return 1 + (num_samples - self.n_fft) // self.hop_length
 
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], prefix: str = "log_mel") -> "LogMelConfig":
-        """Build from a config mapping; an unknown key raises UsageError naming ``prefix.key``."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UsageError(f"unknown key(s) {', '.join(prefix + '.' + k for k in unknown)}")
-        return cls(**dict(values))
 
 
 def _hz_to_mel_slaney(hz: torch.Tensor) -> torch.Tensor:

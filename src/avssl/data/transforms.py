@@ -19,10 +19,9 @@ the example's mean log-mel value.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -318,13 +317,6 @@ def spec_augment(
     return out[0] if single else out
 
 
-def _from_dict(cls, values: Mapping[str, Any], prefix: str):  # noqa: ANN001, ANN202
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UsageError(f"unknown key(s) {', '.join(prefix + '.' + k for k in unknown)}")
-    # YAML gives lists where the dataclass holds tuples
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 @dataclass(frozen=True)
@@ -356,9 +348,6 @@ class VideoAugmentConfig:
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise UsageError("video_augment.mean and video_augment.std need 3 values, std > 0")
 
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], prefix: str = "video_augment") -> "VideoAugmentConfig":
-        return _from_dict(cls, values, prefix)
 
 
 def augment_video(
@@ -400,9 +389,6 @@ class AudioAugmentConfig:
             if getattr(self, key) < 0:
                 raise UsageError(f"audio_augment.{key} must be >= 0, got {getattr(self, key)}")
 
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], prefix: str = "audio_augment") -> "AudioAugmentConfig":
-        return _from_dict(cls, values, prefix)
 
 
 def augment_waveform(
