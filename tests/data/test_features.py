@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from avssl.config.typed import from_dict
-
 from avssl.data.features import LogMelConfig, LogMelSpectrogram, mel_filterbank, power_to_db
 from avssl.errors import UsageError
 
