@@ -5,20 +5,9 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from corpus import write_config, write_good
+from corpus import write_config
 
 from avssl.cli import VERBS, main
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    from avssl.data.probing import build_manifest, probe_paths
-
-    folder = tmp_path_factory.mktemp("videos")
-    paths = [write_good(folder / f"v{i}.mp4", seconds=2.0, seed=i) for i in range(4)]
-    path = folder / "train.csv"
-    build_manifest(paths, probe_paths(paths, workers=0, progress=False)).save(path)
-    return path
 
 
 @pytest.mark.parametrize("override, named", [

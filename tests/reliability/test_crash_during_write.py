@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from corpus import write_config, write_good
+from corpus import write_config
 
 from avssl.cli import main
 from avssl.train.checkpoint_io import safe_load
@@ -54,17 +54,6 @@ dataset.ClipDataset.__getitem__ = crashing
 from avssl.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    from avssl.data.probing import build_manifest, probe_paths
-
-    folder = tmp_path_factory.mktemp("videos")
-    paths = [write_good(folder / f"v{i}.mp4", seconds=2.0, seed=i) for i in range(4)]
-    path = folder / "train.csv"
-    build_manifest(paths, probe_paths(paths, workers=0, progress=False)).save(path)
-    return path
 
 
 def _losses(run_dir: Path) -> dict[int, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from corpus import write_config, write_good
+from corpus import write_config
 
 from avssl.cli import main
 from avssl.errors import UsageError
@@ -22,17 +22,6 @@ class Payload:
 
     def __reduce__(self):
         return (RAN.append, ("code ran",))
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    from avssl.data.probing import build_manifest, probe_paths
-
-    folder = tmp_path_factory.mktemp("videos")
-    paths = [write_good(folder / f"v{i}.mp4", seconds=2.0, seed=i) for i in range(4)]
-    path = folder / "train.csv"
-    build_manifest(paths, probe_paths(paths, workers=0, progress=False)).save(path)
-    return path
 
 
 def test_load_encoder_refuses_a_pickle_bearing_file(tmp_path):
