@@ -17,7 +17,7 @@ from avssl.data.transforms import (
     sample_crop_boxes,
     to_channels_first,
 )
-from avssl.media import MediaReader
+from avssl.media import ClipOutsideStreamError, MediaReader
 
 # frames are decoded with their short side at size / DECODE_CROP_RATIO (128 px for a 112 px crop),
 # the usual "resize then crop" of video SSL; decoding smaller costs less than resizing later
@@ -40,11 +40,7 @@ def read_video_clip(
     """uint8 [3, T, S, S]: `num_frames` frames from `start` at `fps / speed` (every speed-th frame of
     the `fps` grid, i.e. played `speed` times faster), randomly cropped and flipped with `generator`,
     or centre-cropped when `generator` is None (evaluation)."""
-    step_fps = fps / speed
-    frames = reader.read_video(start, num_frames / step_fps, fps=step_fps, size=decode_short_side(augment.size))
-    if frames.shape[0] != num_frames:
-        # the window's end lies past the last frame; the reader repeats no frame, so pad explicitly
-        frames = _pad_frames(frames, num_frames, reader.path)
+    frames = read_frames(reader, start, num_frames, fps / speed, augment.size)
     size = (augment.size, augment.size)
     if generator is None:
         return center_crop(resize_short_side(to_channels_first(frames), augment.size), size).contiguous()
@@ -73,11 +69,16 @@ def random_crop_flip(frames: torch.Tensor, size: tuple[int, int], augment: Video
     return crop.permute(1, 0, 2, 3).contiguous()  # [3, T, S, S]
 
 
-def _pad_frames(frames: torch.Tensor, num_frames: int, path: str) -> torch.Tensor:
+def read_frames(reader: MediaReader, start: float, num_frames: int, fps: float, size: int) -> torch.Tensor:
+    """uint8 [num_frames, H, W, 3]: the frames of the `fps` grid from `start`, decoded with their short
+    side at decode_short_side(size). The reader gives one frame per grid time (the nearest frame past
+    the stream's end, counted in its read info); a grid that rounds to one frame more or less is cut
+    or extended by its last frame here, so that every clip has exactly `num_frames`."""
+    frames = reader.read_video(start, num_frames / fps, fps=fps, size=decode_short_side(size))
+    if frames.shape[0] == num_frames:
+        return frames
     if frames.shape[0] == 0:
-        from avssl.media import ClipOutsideStreamError
-
-        raise ClipOutsideStreamError(path, "no video frame in the requested window")
+        raise ClipOutsideStreamError(reader.path, "no video frame in the requested window")
     if frames.shape[0] > num_frames:
         return frames[:num_frames]
     last = frames[-1:].expand(num_frames - frames.shape[0], *frames.shape[1:])

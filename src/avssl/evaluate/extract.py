@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from avssl.config.schema import Config
-from avssl.data.clip_io import _pad_frames, decode_short_side, read_audio_clip, read_video_clip
+from avssl.data.clip_io import read_audio_clip, read_frames, read_video_clip
 from avssl.data.transforms import resize_short_side, to_channels_first
 from avssl.errors import UsageError
 from avssl.media import MediaError, MediaReader
@@ -104,9 +104,7 @@ class VideoClipsDataset(Dataset):
         clip, aug = self.clip, self.augment
         if self.crops == "center":
             return read_video_clip(reader, start, clip.frames, clip.fps, aug, None).unsqueeze(0)
-        frames = reader.read_video(start, clip.frames / clip.fps, fps=clip.fps, size=decode_short_side(aug.size))
-        if frames.shape[0] != clip.frames:
-            frames = _pad_frames(frames, clip.frames, reader.path)
+        frames = read_frames(reader, start, clip.frames, clip.fps, aug.size)
         return three_crops(resize_short_side(to_channels_first(frames), aug.size), aug.size).contiguous()
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from avssl.config.typed import require
-from avssl.data.clip_io import _pad_frames, decode_short_side, read_audio_clip
+from avssl.data.clip_io import read_audio_clip, read_frames
 from avssl.data.dataset import FileTable, SampleContext
 from avssl.data.sampling import WindowSpec, rng_for, sync_start
 from avssl.data.sampling.windows import STREAM_SYNC
@@ -138,10 +138,7 @@ def read_video_views(reader: MediaReader, start: float, num_frames: int, fps: fl
                      views: int, generator: torch.Generator) -> torch.Tensor:
     """uint8 [views, 3, T, size, size]: one decode of `num_frames` frames at `fps` from `start`,
     then an independent random resized crop and flip per view (the same for all frames of a view)."""
-    frames = reader.read_video(start, num_frames / fps, fps=fps, size=decode_short_side(size))
-    if frames.shape[0] != num_frames:
-        frames = _pad_frames(frames, num_frames, reader.path)
-    clip = to_channels_first(frames)
+    clip = to_channels_first(read_frames(reader, start, num_frames, fps, size))
     batch = clip.unsqueeze(0).expand(views, *clip.shape)
     out = random_resized_crop(batch, (size, size), crop_scale, crop_ratio, generator=generator)
     return random_horizontal_flip(out, flip_p, generator=generator).contiguous()
