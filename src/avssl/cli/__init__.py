@@ -16,6 +16,7 @@ from avssl.errors import UsageError
 
 # verb -> (module under avssl.cli, one-line help shown by `avssl --help`)
 VERBS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "run the whole pipeline on the synthetic demo world: pretrain, extract, evaluate vs random init, report"),
     "probe": ("probe", "probe media files in parallel and write a manifest (CSV or Parquet)"),
     "make-demo-data": ("make_demo_data", "write the synthetic demo world (real mp4 files) and its labelled sets"),
     "pretrain": ("pretrain", "pretrain a method on a manifest (resumable, DDP-ready)"),

@@ -1,0 +1,229 @@
+"""The `avssl demo` pipeline: demo world -> manifests -> pretraining -> features -> evaluation -> report.
+
+Each pretrained method is compared with the same architecture freshly initialised (random:CONFIG)
+on three evaluations: a video linear probe on the UCF-style split 1, an audio linear probe on the
+ESC-style folds, and cross-modal retrieval (audio <-> video of the same clip) in the joint
+embedding space on the UCF-style test clips.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from avssl.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+METHODS = ("avts", "avcl", "movie-nce", "temporal-av")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """How much work a demo does: world scale, training steps, clips per file at extraction."""
+
+    scale: str
+    steps: int
+    ucf_clips: int
+    esc_clips: int
+
+
+# The tiny world has 5 unlabeled files, fewer than one batch: --quick trains on the default world too
+QUICK = DemoPlan(scale="default", steps=300, ucf_clips=2, esc_clips=3)
+FULL = DemoPlan(scale="default", steps=600, ucf_clips=3, esc_clips=5)
+
+# (evaluation, metric) rows of the report's table; the first of each evaluation is its headline metric
+HEADLINE = {
+    "ucf_video_linear": ("top1", "top5"),
+    "esc_audio_linear": ("top1", "top5"),
+    "cross_modal_retrieval": ("recall@1", "recall@5", "a2v_median_rank", "v2a_median_rank"),
+}
+LOWER_IS_BETTER = {"a2v_median_rank", "v2a_median_rank"}
+
+
+def _stage(name: str, started: float) -> None:
+    log.info("demo: %s (%.0f s so far)", name, time.perf_counter() - started)
+
+
+def build_manifests(world_dir: str, out_dir: str, workers: int) -> dict[str, str]:
+    """Probe the world's unlabeled clips+movies, UCF-style split 1 and ESC-style set; returns their paths."""
+    from avssl.data.adapters import get_adapter
+    from avssl.data.discovery import discover_media
+    from avssl.data.probing import build_manifest, probe_paths
+
+    out = {}
+    for name, dataset, split in (("pretrain", None, None), ("ucf1", "ucf101", 1), ("esc", "esc50", None)):
+        path = os.path.join(out_dir, f"{name}.csv")
+        out[name] = path
+        if os.path.isfile(path):
+            continue
+        if dataset is None:
+            paths = discover_media([os.path.join(world_dir, "clips"), os.path.join(world_dir, "movies")])
+            labels = {}
+        else:
+            root = os.path.join(world_dir, "ucf" if dataset == "ucf101" else "esc")
+            entries = get_adapter(dataset)(root, split, class_list=None, name_template=None)
+            paths, labels = [e.path for e in entries], {e.path: (e.label, e.split, e.group) for e in entries}
+        rows = probe_paths(paths, workers=workers, progress=False)
+        manifest = build_manifest(paths, rows, labels)
+        manifest.save(path + ".tmp.csv")
+        os.replace(path + ".tmp.csv", path)
+        log.info("demo: %s: %d files", path, len(manifest))
+    return out
+
+
+def extract(checkpoint: str, manifest_path: str, out_path: str, modality: str, clips: int, space: str,
+            workers: int):
+    """Features of a manifest with `checkpoint` (a last.ckpt or random:CONFIG), saved and returned."""
+    from avssl.data.manifest import Manifest
+    from avssl.evaluate.extract import extract_features
+    from avssl.evaluate.features import load_features, save_features
+    from avssl.evaluate.model_loading import load_model
+
+    model = load_model(checkpoint, "cpu")
+    manifest = Manifest.load(manifest_path)
+    result = extract_features(manifest, model.method, model.config, modality=modality, clips_per_video=clips,
+                              workers=workers, space=space)
+    if len(result.rows) == 0:
+        raise RuntimeError(f"{manifest_path}: no file gave features with {checkpoint}")
+    if result.failures:
+        log.warning("demo: %d files of %s failed to decode: %s", len(result.failures), manifest_path,
+                    result.failures)
+    rows = manifest.take(result.rows)
+    save_features(out_path, path_column=rows.strings("path"), label=rows.strings("label"),
+                  split=rows.strings("split"), group=rows.strings("group"), video=result.video, audio=result.audio)
+    return load_features(out_path)
+
+
+def evaluate_model(checkpoint: str, manifests: dict[str, str], feat_dir: str, plan: DemoPlan,
+                   workers: int) -> dict[str, dict]:
+    """The three evaluations of one model; every value a plain number."""
+    from avssl.evaluate import linear, protocols, retrieval
+
+    os.makedirs(feat_dir, exist_ok=True)
+    ucf = extract(checkpoint, manifests["ucf1"], os.path.join(feat_dir, "ucf1.npz"), "both", plan.ucf_clips,
+                  "backbone", workers)
+    joint = extract(checkpoint, manifests["ucf1"], os.path.join(feat_dir, "ucf1_joint.npz"), "both",
+                    plan.ucf_clips, "embedding", workers)
+    esc = extract(checkpoint, manifests["esc"], os.path.join(feat_dir, "esc.npz"), "audio", plan.esc_clips,
+                  "backbone", workers)
+    results = {}
+    _, runs = protocols.build_runs([ucf], "splits")
+    results["ucf_video_linear"] = linear.evaluate_linear(runs, "video")
+    _, runs = protocols.build_runs([esc], "folds")
+    results["esc_audio_linear"] = linear.evaluate_linear(runs, "audio")
+    results["cross_modal_retrieval"] = retrieval.evaluate_cross_modal(joint, ks=(1, 5, 10), subset="test")
+    return {name: {k: float(v) for k, v in r.items() if isinstance(v, (int, float, np.number))}
+            for name, r in results.items()}
+
+
+def compare(pretrained: dict[str, dict], random: dict[str, dict]) -> list[dict]:
+    """One row per (evaluation, metric) of HEADLINE: both values and whether pretrained is better."""
+    rows = []
+    for evaluation, metrics in HEADLINE.items():
+        for metric in metrics:
+            p, r = pretrained[evaluation][metric], random[evaluation][metric]
+            better = p < r if metric in LOWER_IS_BETTER else p > r
+            rows.append({"evaluation": evaluation, "metric": metric, "pretrained": p, "random": r,
+                         "pretrained_better": bool(better), "headline": metric == metrics[0]})
+    return rows
+
+
+def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2, seed: int = 0) -> dict:
+    """The whole demo into out_dir; returns the results (also written to out_dir/results.json)."""
+    from avssl.config.bundled import resolve_config_path
+    from avssl.config.schema import load_config
+    from avssl.data.synthetic import generate_world, preset
+    from avssl.train.engine import pretrain
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise UsageError(f"--method: unknown method(s) {unknown}; choose from {', '.join(METHODS)} or all")
+    started = time.perf_counter()
+    os.makedirs(out_dir, exist_ok=True)
+    world_dir = os.path.join(out_dir, "world")
+    _stage(f"demo world ({plan.scale}) into {world_dir}", started)
+    generate_world(world_dir, preset(plan.scale, seed=seed), scale=plan.scale, workers=workers, progress=False)
+    _stage("probing", started)
+    manifests = build_manifests(world_dir, out_dir, workers)
+    results: dict = {"scale": plan.scale, "steps": plan.steps, "seed": seed, "methods": {}}
+    for method in methods:
+        config_name = f"{method}-tiny"
+        run_dir = os.path.join(out_dir, "runs", method)
+        _stage(f"pretraining {config_name} for {plan.steps} steps into {run_dir}", started)
+        config = load_config(resolve_config_path(config_name), [f"trainer.max_steps={plan.steps}",
+                                                                f"data.num_workers={workers}"])
+        t0 = time.perf_counter()
+        checkpoint = str(pretrain(config, manifests["pretrain"], run_dir))
+        train_s = time.perf_counter() - t0
+        _stage(f"{method}: features and evaluation of the pretrained model", started)
+        pre = evaluate_model(checkpoint, manifests, os.path.join(out_dir, "features", method), plan, workers)
+        _stage(f"{method}: features and evaluation of random:{config_name}", started)
+        rnd = evaluate_model(f"random:{config_name}", manifests, os.path.join(out_dir, "features",
+                                                                            f"{method}-random"), plan, workers)
+        results["methods"][method] = {"config": config_name, "checkpoint": checkpoint,
+                                      "train_seconds": round(train_s, 1), "pretrained": pre, "random": rnd,
+                                      "comparison": compare(pre, rnd),
+                                      "loss": _loss_summary(os.path.join(run_dir, "metrics.csv"))}
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    _stage("writing the report", started)
+    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2, allow_nan=True)
+        f.write("\n")
+    write_demo_report(results, out_dir)
+    _stage(f"done: {os.path.join(out_dir, 'report.md')}", started)
+    return results
+
+
+def _loss_summary(metrics_csv: str) -> dict:
+    from avssl.evaluate.plots import read_loss_columns
+
+    curves = read_loss_columns(metrics_csv) if os.path.isfile(metrics_csv) else {}
+    return {name: {"first": float(values[0]), "last": float(values[-1])}
+            for name, (_, values) in curves.items() if len(values)}
+
+
+def write_demo_report(results: dict, out_dir: str) -> str:
+    """out_dir/report.md: method vs random table, loss curves and an embedding map per method."""
+    from avssl.evaluate import plots
+    from avssl.evaluate.features import load_features
+
+    lines = ["# avssl demo", "",
+             f"World scale `{results['scale']}`, seed {results['seed']}, {results['steps']} pretraining steps "
+             f"per method, {results['seconds']:.0f} s in all. Random = the same architecture freshly "
+             "initialised. One seed: small differences are noise.", "",
+             "| method | evaluation | metric | pretrained | random | pretrained better |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for method, r in results["methods"].items():
+        for row in r["comparison"]:
+            lines.append(f"| {method} | {row['evaluation']} | {row['metric']} | {_fmt(row['pretrained'])} | "
+                         f"{_fmt(row['random'])} | {'yes' if row['pretrained_better'] else 'no'} |")
+    for method, r in results["methods"].items():
+        lines += ["", f"## {method}", "", f"Trained {r['train_seconds']:.0f} s; losses (first -> last): " +
+                  (", ".join(f"{k} {v['first']:.3f} -> {v['last']:.3f}" for k, v in r["loss"].items()) or "none")]
+        metrics_csv = os.path.join(out_dir, "runs", method, "metrics.csv")
+        loss_png = os.path.join(out_dir, f"loss_{method}.png")
+        if os.path.isfile(metrics_csv) and plots.plot_loss_curves(metrics_csv, loss_png):
+            lines += ["", f"![loss curves](loss_{method}.png)"]
+        feats = os.path.join(out_dir, "features", method, "ucf1.npz")
+        if os.path.isfile(feats):
+            f = load_features(feats)
+            plots.plot_embedding(f.matrix("video"), f.label, os.path.join(out_dir, f"embedding_{method}.png"), "pca")
+            lines += ["", "Video features of the UCF-style clips (PCA, coloured by class):", "",
+                      f"![embedding map](embedding_{method}.png)"]
+    path = os.path.join(out_dir, "report.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def _fmt(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.3f}" if abs(value) <= 1 else f"{value:.1f}"
