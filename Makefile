@@ -6,11 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install system-deps clean
 
-# The main job on the embedded demo world: generate it, probe it, pretrain AVTS at CPU scale.
+# The main job on the embedded demo world: pretrain AVTS at CPU scale, evaluate it against random
+# initialisation, write demo_out/report.md.
 demo: install
-	$(BIN)/avssl make-demo-data demo_out/world
-	$(BIN)/avssl probe demo_out/world/clips demo_out/world/movies --out demo_out/manifest.csv
-	$(BIN)/avssl pretrain --config avts-tiny --data demo_out/manifest.csv --out demo_out/runs/avts trainer.max_steps=60
+	$(BIN)/avssl demo --out demo_out
 
 test: install system-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
