@@ -98,6 +98,12 @@ class PretrainMethod(L.LightningModule):
         """Log-mel [B, 1, F, T] -> encoder features [B, D]."""
         return self.audio_encoder(log_mel)
 
+    def on_fit_start(self) -> None:
+        # Lightning keeps the mode a module arrives in: a method evaluated (eval()) before fit would
+        # otherwise train with BatchNorm on frozen running statistics and dropout off. No method here
+        # keeps a submodule in eval mode on purpose.
+        self.train()
+
     # ----------------------------------------------------------------- optimisation
 
     def configure_optimizers(self) -> Any:
