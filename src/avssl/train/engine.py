@@ -7,6 +7,7 @@ import csv
 import importlib.util
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -20,7 +21,14 @@ from avssl.config.typed import ConfigError
 from avssl.data.manifest import Manifest
 from avssl.errors import UsageError
 from avssl.methods.registry import method_class
-from avssl.train.callbacks import CheckpointEveryNSteps, FailurePolicy, RecordKeys, RngStates, Throughput
+from avssl.train.callbacks import (
+    CheckpointEveryNSteps,
+    FailurePolicy,
+    ProgressLog,
+    RecordKeys,
+    RngStates,
+    Throughput,
+)
 from avssl.train.checkpoint_io import (
     LAST,
     PREVIOUS,
@@ -222,6 +230,10 @@ def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
         all_callbacks.append(OnlineProbe(config, batch_size=config.data.batch_size))
     if os.environ.get(RECORD_KEYS_ENV):
         all_callbacks.append(RecordKeys(os.environ[RECORD_KEYS_ENV]))
+    # a redrawn bar is for terminals; in a log file (CI, a batch job) it writes a line per refresh
+    show_bar = t.progress_bar and sys.stderr.isatty()
+    if t.progress_bar and not show_bar:
+        all_callbacks.append(ProgressLog())
     devices: Any = t.devices
     if isinstance(devices, str) and devices != "auto":
         devices = [int(d) for d in devices.split(",") if d]
@@ -238,7 +250,7 @@ def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
         sync_batchnorm=t.sync_batchnorm,
         deterministic=t.deterministic,
         log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=t.progress_bar,
+        enable_progress_bar=show_bar,
         enable_checkpointing=False,  # CheckpointEveryNSteps writes last.ckpt
         enable_model_summary=False,
         use_distributed_sampler=False,  # the method's sampler shards and resumes itself
