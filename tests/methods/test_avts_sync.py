@@ -7,17 +7,14 @@ from __future__ import annotations
 import warnings
 
 import lightning as L
-import numpy as np
 import pytest
 import torch
 
 from avssl.config.schema import load_config
-from avssl.data.clip_io import read_audio_clip, read_video_clip
 from avssl.data.manifest import Manifest
 from avssl.data.probing import build_manifest, probe_paths
-from avssl.data.sampling import ClipSampler, WindowSpec
 from avssl.data.synthetic import generate_world, preset
-from avssl.media import MediaReader
+from avssl.evaluate.sync import SyncPairs, sync_accuracy, sync_decisions, sync_pairs
 from avssl.methods.registry import method_class
 from avssl.train.data import build_loader, usable_table
 
@@ -51,63 +48,28 @@ def eventful(record: dict, start: float, seconds: float) -> bool:
     return any(start <= e["time"] < start + seconds for e in record["events"] if e["kind"] in ("floor", "wall"))
 
 
-def held_out_pairs(root, records: list[dict], config) -> dict[str, torch.Tensor]:
-    """Centre-cropped evaluation windows of the held-out clips.
-
-    Row 2k is a synchronised pair (video, audio at the same start); row 2k + 1 is a hard pair: a
-    video window, its in-sync audio, and (in `hard_audio`) the same file's audio shifted by at least
-    min_offset. Returns uint8 video [N, 3, T, S, S], float audio / hard_audio [N, samples], source [N],
-    and eventful [N] (an impact in the video window or in the shifted audio window).
-    """
-    clip, params = config.data.clip, config.method.params
-    spec = WindowSpec(clip.video_seconds, clip.audio_window, clip.fps)
-    sampler = ClipSampler(np.array([r["duration"] for r in records]), spec, seed=12345,
-                          min_offset=params.min_offset, max_offset=params.max_offset)
-    video, audio, hard_audio, source, has_event = [], [], [], [], []
-    for i, record in enumerate(records):
-        with MediaReader(str(root / record["path"])) as reader:
-            for k in range(WINDOWS_PER_CLIP):
-                sync, hard = sampler.sync_pair(i, k), sampler.hard_negative(i, k)
-                for start in (sync.video_start, hard.video_start):
-                    video.append(read_video_clip(reader, start, clip.frames, clip.fps, config.data.video_augment, None))
-                    audio.append(read_audio_clip(reader, start, clip.audio_window, clip.sample_rate))
-                    source.append(i)
-                shifted = read_audio_clip(reader, hard.audio_start, clip.audio_window, clip.sample_rate)
-                hard_audio += [torch.zeros_like(shifted), shifted]
-                has_event += [eventful(record, sync.video_start, clip.video_seconds),
-                              eventful(record, hard.video_start, clip.video_seconds)
-                              or eventful(record, hard.audio_start, clip.audio_window)]
-    return {"video": torch.stack(video), "audio": torch.stack(audio), "hard_audio": torch.stack(hard_audio),
-            "source": torch.tensor(source), "eventful": torch.tensor(has_event)}
+def eventful_decisions(records: list[dict], pairs: SyncPairs, config) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which easy and which hard pairs have an impact in the video window (or, for hard pairs, in the
+    shifted audio window): synchrony is undecidable in a window where nothing sounds or hits."""
+    clip = config.data.clip
+    flags = []
+    for row, (video_start, shifted_start) in enumerate(pairs.starts):
+        record = records[int(pairs.source[row])]
+        flag = eventful(record, video_start, clip.video_seconds)
+        if row % 2:
+            flag = flag or eventful(record, shifted_start, clip.audio_window)
+        flags.append(flag)
+    flags = torch.tensor(flags)
+    return flags, flags[1::2]
 
 
-def sync_accuracy(method, pairs: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Share of pairs where the in-sync audio is nearer the video than the out-of-sync audio.
-
-    easy: every video against the audio of the window at the same place in the next held-out clip;
-    hard: the hard pairs' videos against their own shifted audio; all: both together. `*_eventful` restrict to windows
-    where an impact happens (synchrony is undecidable in a window where nothing sounds or hits).
-    Leaves the method in the mode it found it in (Lightning keeps a module's mode when fit starts).
-    """
-    was_training = method.training
-    method.eval()
-    with torch.no_grad():
-        v = torch.cat([method.embed_video(method.video_input(x, train=False)) for x in pairs["video"].split(64)])
-        a = torch.cat([method.embed_audio(method.audio_input(x, train=False)) for x in pairs["audio"].split(64)])
-        hard_rows = torch.arange(1, len(v), 2)
-        h = method.embed_audio(method.audio_input(pairs["hard_audio"][hard_rows], train=False))
-    n = len(v)
-    other = (torch.arange(n) + 2 * WINDOWS_PER_CLIP) % n  # same window slot, next clip
-    assert (pairs["source"][other] != pairs["source"]).all()
-    d_sync = (v - a).norm(dim=1)
-    easy = d_sync < (v - a[other]).norm(dim=1)
-    hard = d_sync[hard_rows] < (v[hard_rows] - h).norm(dim=1)
-    ev = pairs["eventful"]
-    method.train(was_training)
-    return {"easy": easy.float().mean().item(), "hard": hard.float().mean().item(),
-            "all": torch.cat([easy, hard]).float().mean().item(),
-            "easy_eventful": easy[ev].float().mean().item(), "hard_eventful": hard[ev[hard_rows]].float().mean().item(),
-            "eventful_share": ev.float().mean().item()}
+def accuracy(method, pairs: SyncPairs, records: list[dict], config) -> dict[str, float]:
+    result = sync_accuracy(method, pairs)
+    decisions = sync_decisions(method, pairs)
+    easy_ev, hard_ev = eventful_decisions(records, pairs, config)
+    result["easy_eventful"] = decisions["easy"][easy_ev].float().mean().item()
+    result["hard_eventful"] = decisions["hard"][hard_ev].float().mean().item()
+    return result
 
 
 @pytest.mark.slow
@@ -124,8 +86,10 @@ def test_trained_avts_tells_sync_from_offset_on_held_out_clips(world, tmp_path):
     config = load_config("configs/avts-tiny.yaml", [f"trainer.max_steps={STEPS}"])
     torch.manual_seed(0)
     method = method_class("avts")(config)
-    pairs = held_out_pairs(root, records[TRAIN_CLIPS:], config)
-    untrained = sync_accuracy(method, pairs)
+    held_out = records[TRAIN_CLIPS:]
+    pairs = sync_pairs([str(root / r["path"]) for r in held_out], [r["duration"] for r in held_out], config,
+                       windows_per_file=WINDOWS_PER_CLIP)
+    untrained = accuracy(method, pairs, held_out, config)
     assert method.training
 
     loader = build_loader(method, table, config, rank=0, world_size=1)
@@ -137,7 +101,7 @@ def test_trained_avts_tells_sync_from_offset_on_held_out_clips(world, tmp_path):
     assert trainer.global_step == STEPS
     assert method.curriculum.hard_share(trainer.global_step - 1) > 0  # hard negatives were trained on
 
-    trained = sync_accuracy(method, pairs)
+    trained = accuracy(method, pairs, held_out, config)
     report = f"untrained {untrained}, trained {trained}"
     print(report)
     assert untrained["all"] < PASS_EACH, report
