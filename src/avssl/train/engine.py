@@ -8,6 +8,7 @@ import importlib.util
 import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -51,6 +52,12 @@ RESUMABLE_CHANGES = (
     "probe.manifest", "probe.every_n_steps", "probe.k", "probe.modality",
 )
 RECORD_KEYS_ENV = "AVSSL_RECORD_KEYS"
+# Lightning warnings that do not apply here: logging counts optimiser steps across epochs, so an
+# epoch shorter than log_every_n_steps still logs; the pytree one is Lightning's own use of a torch API
+QUIET_WARNINGS = (
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r".*isinstance\(treespec, LeafSpec\)",
+)
 
 
 @dataclass
@@ -299,7 +306,10 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
     data = PretrainDataModule(method, table, config, strict=strict)
     trainer = build_trainer(config, paths, resume_step, callbacks)
     try:
-        trainer.fit(method, datamodule=data, ckpt_path=str(resume) if resume is not None else None)
+        with warnings.catch_warnings():
+            for message in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            trainer.fit(method, datamodule=data, ckpt_path=str(resume) if resume is not None else None)
     except RuntimeError as err:
         if "DataLoader worker" not in str(err):
             raise
