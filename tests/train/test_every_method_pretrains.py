@@ -10,6 +10,7 @@ import pytest
 from avssl.cli import main
 from avssl.data.discovery import discover_media
 from avssl.data.probing import build_manifest, probe_paths
+from avssl.methods.registry import method_class
 from avssl.train.checkpoint_io import safe_load
 
 # smaller than the tiny configs so that four runs stay cheap; same code paths
@@ -46,3 +47,7 @@ def test_method_writes_config_checkpoint_and_metrics(tmp_path, demo_manifest, me
         rows = [r for r in csv.DictReader(f) if r.get("train/loss")]
     assert [int(r["step"]) for r in rows] == [0, 1, 2]
     assert all(math.isfinite(float(r["train/loss"])) for r in rows)
+    # the loss terms the method declares (the demo report plots them) are logged
+    terms = [f"train/{t}" for t in method_class(method).loss_terms if t != "video_video_nce"]
+    assert all(math.isfinite(float(r[t])) for r in rows for t in terms)
+    assert terms or method == "avts"  # its margin loss is a single term

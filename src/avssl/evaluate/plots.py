@@ -74,15 +74,16 @@ def plot_embedding(x: np.ndarray, labels: np.ndarray, path: str, method: str = "
     return _save(fig, path)
 
 
-def read_loss_columns(metrics_csv: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{column: (steps, values)} of every column of a run's metrics.csv whose name contains "loss"."""
+def read_loss_columns(metrics_csv: str, extra: tuple[str, ...] = ()) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{column: (steps, values)} of every column of a run's metrics.csv whose name contains "loss",
+    and of the `extra` columns it has (a method's loss terms)."""
     with open(metrics_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or "step" not in rows[0]:
         raise ValueError(f"{metrics_csv}: expected a metrics.csv with a 'step' column")
     out = {}
     for column in rows[0]:
-        if "loss" not in column:
+        if "loss" not in column and column not in extra:
             continue
         pairs = [(float(r["step"]), float(r[column])) for r in rows if r.get(column) not in ("", None)]
         pairs = [(s, v) for s, v in pairs if math.isfinite(v)]
@@ -92,9 +93,10 @@ def read_loss_columns(metrics_csv: str) -> dict[str, tuple[np.ndarray, np.ndarra
     return out
 
 
-def plot_loss_curves(metrics_csv: str, path: str) -> str | None:
-    """Every loss column of metrics.csv against step; None when the file logs no loss."""
-    curves = read_loss_columns(metrics_csv)
+def plot_loss_curves(metrics_csv: str, path: str, extra: tuple[str, ...] = ()) -> str | None:
+    """Every loss column of metrics.csv (and the `extra` columns) against step; None when the file
+    logs no loss."""
+    curves = read_loss_columns(metrics_csv, extra)
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))

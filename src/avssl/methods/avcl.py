@@ -208,6 +208,7 @@ class Method(PretrainMethod):
     """AVCL pretraining: encoders + AMFM + CGRA + SelfCL (cross-modal and fused-view contrast)."""
 
     Params = Params
+    loss_terms = ("cross_modal_nce", "fused_nce", "cgra")
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

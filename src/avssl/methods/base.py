@@ -29,6 +29,8 @@ class PretrainMethod(L.LightningModule):
     """Encoders + device-side preprocessing + optimisation; subclasses add heads, losses and data."""
 
     Params: ClassVar[type]
+    # the terms of the loss that training_step logs as train/<term> (train/loss is their weighted sum)
+    loss_terms: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Config) -> None:
         super().__init__()

@@ -217,6 +217,7 @@ class Method(PretrainMethod):
     """Cross-modal InfoNCE over hierarchical (movie, clip) batches with per-movie cue handling."""
 
     Params = Params
+    loss_terms = ("audio_video_nce", "video_video_nce")
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

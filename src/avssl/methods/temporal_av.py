@@ -112,6 +112,7 @@ class Method(PretrainMethod):
     """Encoders, projections, six pretext heads and a queue; loss = weighted sum of eight terms."""
 
     Params = Params
+    loss_terms = PRETEXT_TERMS + CONTRAST_TERMS
 
     def min_file_duration(self) -> float:
         """The slowest speed's windows with their inter-modal offsets (see TemporalAVRecipe)."""
