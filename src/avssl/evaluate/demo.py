@@ -3,7 +3,9 @@
 Each pretrained method is compared with the same architecture freshly initialised (random:CONFIG)
 on three evaluations: a video linear probe on the UCF-style split 1, an audio linear probe on the
 ESC-style folds, and cross-modal retrieval (audio <-> video of the same clip) in the joint
-embedding space on the UCF-style test clips.
+embedding space on the UCF-style test clips. AVTS and temporal-av also get their own pretext
+judged on the UCF-style test clips: in-sync vs out-of-sync accuracy (avssl.evaluate.sync), and
+direction and order accuracy of the heads (avssl.evaluate.pretext).
 """
 
 from __future__ import annotations
@@ -38,12 +40,18 @@ class DemoPlan:
 QUICK = DemoPlan(scale="default", steps=300, ucf_clips=2, esc_clips=3)
 FULL = DemoPlan(scale="default", steps=600, ucf_clips=3, esc_clips=5)
 
-# (evaluation, metric) rows of the report's table; the first of each evaluation is its headline metric
+# (evaluation, metric) rows of the report's table; the first of each evaluation is its headline metric.
+# An evaluation a method does not get (avts_sync for all but avts) has no rows.
 HEADLINE = {
     "ucf_video_linear": ("top1", "top5"),
     "esc_audio_linear": ("top1", "top5"),
     "cross_modal_retrieval": ("recall@1", "recall@5", "a2v_median_rank", "v2a_median_rank"),
+    "avts_sync": ("all", "easy", "hard"),
+    "temporal_pretext": ("mean", "video_direction", "audio_direction", "video_order", "av_order"),
 }
+SYNC_METHODS = ("avts",)  # methods trained to tell in-sync from shifted audio
+PRETEXT_METHODS = ("temporal-av",)  # methods with direction and order heads (avssl.evaluate.pretext)
+SYNC_WINDOWS_PER_FILE = 4
 LOWER_IS_BETTER = {"a2v_median_rank", "v2a_median_rank"}
 
 
@@ -101,10 +109,36 @@ def extract(checkpoint: str, manifest_path: str, out_path: str, modality: str, c
     return load_features(out_path)
 
 
+def sync_eval_pairs(manifest_path: str, config_name: str):
+    """The in-sync / out-of-sync windows of the manifest's test-split files, at the config's clip."""
+    from avssl.config.bundled import resolve_config_path
+    from avssl.config.schema import load_config
+    from avssl.data.manifest import Manifest
+    from avssl.evaluate.sync import sync_pairs
+
+    manifest = Manifest.load(manifest_path)
+    test = manifest.take(np.flatnonzero(manifest.strings("split") == "test"))
+    return sync_pairs(list(test.strings("path")), test.column("duration"),
+                      load_config(resolve_config_path(config_name)), windows_per_file=SYNC_WINDOWS_PER_FILE)
+
+
+def test_split_table(manifest_path: str):
+    """The FileTable of the manifest's test-split files (for the pretext evaluation)."""
+    from avssl.data.manifest import Manifest
+    from avssl.train.data import usable_table
+
+    manifest = Manifest.load(manifest_path)
+    return usable_table(manifest.take(np.flatnonzero(manifest.strings("split") == "test")))[0]
+
+
 def evaluate_model(checkpoint: str, manifests: dict[str, str], feat_dir: str, plan: DemoPlan,
-                   workers: int) -> dict[str, dict]:
-    """The three evaluations of one model; every value a plain number."""
+                   workers: int, sync_pairs=None, pretext_table=None) -> dict[str, dict]:
+    """The evaluations of one model (avts_sync when `sync_pairs` are given, temporal_pretext when
+    `pretext_table` is); every value a plain number."""
     from avssl.evaluate import linear, protocols, retrieval
+    from avssl.evaluate.model_loading import load_model
+    from avssl.evaluate.pretext import pretext_accuracy
+    from avssl.evaluate.sync import sync_accuracy
 
     os.makedirs(feat_dir, exist_ok=True)
     ucf = extract(checkpoint, manifests["ucf1"], os.path.join(feat_dir, "ucf1.npz"), "both", plan.ucf_clips,
@@ -118,19 +152,44 @@ def evaluate_model(checkpoint: str, manifests: dict[str, str], feat_dir: str, pl
     results["ucf_video_linear"] = linear.evaluate_linear(runs, "video")
     _, runs = protocols.build_runs([esc], "folds")
     results["esc_audio_linear"] = linear.evaluate_linear(runs, "audio")
+    results["ucf_video_linear"]["n_classes"] = len(np.unique(ucf.label))
+    results["esc_audio_linear"]["n_classes"] = len(np.unique(esc.label))
     results["cross_modal_retrieval"] = retrieval.evaluate_cross_modal(joint, ks=(1, 5, 10), subset="test")
+    if sync_pairs is not None:
+        results["avts_sync"] = sync_accuracy(load_model(checkpoint, "cpu").method, sync_pairs)
+    if pretext_table is not None:
+        results["temporal_pretext"] = pretext_accuracy(load_model(checkpoint, "cpu").method, pretext_table)
     return {name: {k: float(v) for k, v in r.items() if isinstance(v, (int, float, np.number))}
             for name, r in results.items()}
 
 
+def chance_level(evaluation: str, metric: str, values: dict) -> float:
+    """What guessing scores: 1/C (top-k: k/C), k/N for recall@k and (N + 1)/2 for the median rank
+    over a gallery of N, 0.5 for a sync decision."""
+    if evaluation == "avts_sync":
+        return 0.5
+    if evaluation == "temporal_pretext":
+        return values[f"chance_{metric}"]
+    if metric.startswith("top"):
+        c = values["n_classes"]
+        return min(int(metric[3:]), c) / c
+    n = values["n_queries"]
+    if metric.endswith("median_rank"):
+        return (n + 1) / 2
+    return min(int(metric.split("@")[1]), n) / n
+
+
 def compare(pretrained: dict[str, dict], random: dict[str, dict]) -> list[dict]:
-    """One row per (evaluation, metric) of HEADLINE: both values and whether pretrained is better."""
+    """One row per (evaluation, metric) of HEADLINE: both values, chance, and whether pretrained is better."""
     rows = []
     for evaluation, metrics in HEADLINE.items():
+        if evaluation not in pretrained:
+            continue
         for metric in metrics:
             p, r = pretrained[evaluation][metric], random[evaluation][metric]
             better = p < r if metric in LOWER_IS_BETTER else p > r
             rows.append({"evaluation": evaluation, "metric": metric, "pretrained": p, "random": r,
+                         "chance": chance_level(evaluation, metric, pretrained[evaluation]),
                          "pretrained_better": bool(better), "headline": metric == metrics[0]})
     return rows
 
@@ -162,15 +221,19 @@ def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2,
         t0 = time.perf_counter()
         checkpoint = str(pretrain(config, manifests["pretrain"], run_dir))
         train_s = time.perf_counter() - t0
+        own = {"sync_pairs": sync_eval_pairs(manifests["ucf1"], config_name) if method in SYNC_METHODS else None,
+               "pretext_table": test_split_table(manifests["ucf1"]) if method in PRETEXT_METHODS else None}
         _stage(f"{method}: features and evaluation of the pretrained model", started)
-        pre = evaluate_model(checkpoint, manifests, os.path.join(out_dir, "features", method), plan, workers)
+        pre = evaluate_model(checkpoint, manifests, os.path.join(out_dir, "features", method), plan, workers, **own)
         _stage(f"{method}: features and evaluation of random:{config_name}", started)
         rnd = evaluate_model(f"random:{config_name}", manifests, os.path.join(out_dir, "features",
-                                                                            f"{method}-random"), plan, workers)
+                                                                            f"{method}-random"), plan, workers, **own)
         results["methods"][method] = {"config": config_name, "checkpoint": checkpoint,
                                       "train_seconds": round(train_s, 1), "pretrained": pre, "random": rnd,
                                       "comparison": compare(pre, rnd),
-                                      "loss": _loss_summary(os.path.join(run_dir, "metrics.csv"))}
+                                      "loss_terms": loss_term_columns(method),
+                                      "loss": _loss_summary(os.path.join(run_dir, "metrics.csv"),
+                                                            loss_term_columns(method))}
     results["seconds"] = round(time.perf_counter() - started, 1)
     _stage("writing the report", started)
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
@@ -181,12 +244,47 @@ def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2,
     return results
 
 
-def _loss_summary(metrics_csv: str) -> dict:
+def loss_term_columns(method: str) -> tuple[str, ...]:
+    """The metrics.csv columns of a method's loss terms (train/<term>)."""
+    from avssl.methods.registry import method_class
+
+    return tuple(f"train/{term}" for term in method_class(method).loss_terms)
+
+
+SUMMARY_ROWS = 5  # logged values averaged at each end of a loss curve
+
+
+def _loss_summary(metrics_csv: str, terms: tuple[str, ...]) -> dict:
+    """{column: {"start", "end"}}: the mean of the first and of the last SUMMARY_ROWS logged values
+    of the loss and of each term (one logged value is one batch: noisy)."""
     from avssl.evaluate.plots import read_loss_columns
 
-    curves = read_loss_columns(metrics_csv) if os.path.isfile(metrics_csv) else {}
-    return {name: {"first": float(values[0]), "last": float(values[-1])}
+    curves = read_loss_columns(metrics_csv, terms) if os.path.isfile(metrics_csv) else {}
+    return {name: {"start": float(np.mean(values[:SUMMARY_ROWS])), "end": float(np.mean(values[-SUMMARY_ROWS:]))}
             for name, (_, values) in curves.items() if len(values)}
+
+
+# what a reader of a method's loss curve needs to know
+LOSS_NOTES = {
+    "temporal-av": "The contrastive terms (video_video, video_audio) rise while the feature queue fills: each "
+                   "sample's softmax goes from the batch to the batch plus up to method.queue.size negatives, "
+                   "so their chance level goes from log(B) to log(B + queue size). The pretext terms fall when "
+                   "a head learns.",
+}
+
+
+EVALUATIONS_LEGEND = (
+    "- `ucf_video_linear`: logistic regression on frozen video backbone features, UCF-style split 1 "
+    "(train / test clips of different source groups).",
+    "- `esc_audio_linear`: the same on audio backbone features, ESC-style 5-fold cross-validation.",
+    "- `cross_modal_retrieval`: each test clip's audio embedding ranks the test clips' video embeddings "
+    "and back; recall@k and median rank average the two directions.",
+    "- `avts_sync` (avts only): share of held-out window pairs where the in-sync audio is nearer the video than "
+    "another clip's audio (easy) or the same clip's audio shifted by at least min_offset (hard).",
+    "- `temporal_pretext` (temporal-av only): accuracy of the playback-direction and order heads on the "
+    "held-out test clips (random windows, centre crops); `mean` averages the four heads.",
+    "- The headline metric of each evaluation is in bold; median ranks are better when lower.",
+)
 
 
 def write_demo_report(results: dict, out_dir: str) -> str:
@@ -197,19 +295,24 @@ def write_demo_report(results: dict, out_dir: str) -> str:
     lines = ["# avssl demo", "",
              f"World scale `{results['scale']}`, seed {results['seed']}, {results['steps']} pretraining steps "
              f"per method, {results['seconds']:.0f} s in all. Random = the same architecture freshly "
-             "initialised. One seed: small differences are noise.", "",
-             "| method | evaluation | metric | pretrained | random | pretrained better |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "initialised. One seed: small differences are noise.", "", *EVALUATIONS_LEGEND, "",
+             "| method | evaluation | metric | pretrained | random | chance | pretrained better |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for method, r in results["methods"].items():
         for row in r["comparison"]:
-            lines.append(f"| {method} | {row['evaluation']} | {row['metric']} | {_fmt(row['pretrained'])} | "
-                         f"{_fmt(row['random'])} | {'yes' if row['pretrained_better'] else 'no'} |")
+            metric = f"**{row['metric']}**" if row["headline"] else row["metric"]
+            lines.append(f"| {method} | {row['evaluation']} | {metric} | {_fmt(row['pretrained'])} | "
+                         f"{_fmt(row['random'])} | {_fmt(row['chance'])} | "
+                         f"{'yes' if row['pretrained_better'] else 'no'} |")
     for method, r in results["methods"].items():
-        lines += ["", f"## {method}", "", f"Trained {r['train_seconds']:.0f} s; losses (first -> last): " +
-                  (", ".join(f"{k} {v['first']:.3f} -> {v['last']:.3f}" for k, v in r["loss"].items()) or "none")]
+        lines += ["", f"## {method}", "", f"Trained {r['train_seconds']:.0f} s. Loss and terms, mean of the first "
+                  f"{SUMMARY_ROWS} -> last {SUMMARY_ROWS} logged steps: " +
+                  (", ".join(f"{k} {v['start']:.3f} -> {v['end']:.3f}" for k, v in r["loss"].items()) or "none")]
+        if method in LOSS_NOTES:
+            lines += ["", LOSS_NOTES[method]]
         metrics_csv = os.path.join(out_dir, "runs", method, "metrics.csv")
         loss_png = os.path.join(out_dir, f"loss_{method}.png")
-        if os.path.isfile(metrics_csv) and plots.plot_loss_curves(metrics_csv, loss_png):
+        if os.path.isfile(metrics_csv) and plots.plot_loss_curves(metrics_csv, loss_png, tuple(r["loss_terms"])):
             lines += ["", f"![loss curves](loss_{method}.png)"]
         feats = os.path.join(out_dir, "features", method, "ucf1.npz")
         if os.path.isfile(feats):
