@@ -86,6 +86,7 @@ def test_cross_modal_ranks_and_median_against_brute_force():
     assert out["a2v_recall@1"] == pytest.approx(np.mean(a2v <= 1))
     assert out["v2a_recall@5"] == pytest.approx(np.mean(v2a <= 5))
     assert out["a2v_median_rank"] == np.median(a2v)
+    assert out["median_rank"] == pytest.approx((np.median(a2v) + np.median(v2a)) / 2)
     assert out["recall@1"] == pytest.approx((np.mean(a2v <= 1) + np.mean(v2a <= 1)) / 2)
     assert out["a2v_recall@5"] > 5 / n
     by_group = evaluate_cross_modal(f, ks=(1,), match="group")

@@ -75,7 +75,7 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
 
     A hit is the gallery item with the same `match` key ("path": the same clip; "group": any clip of
     the same source). Keys: `a2v_recall@k`, `v2a_recall@k`, `a2v_median_rank`, `v2a_median_rank`,
-    and `recall@k` = the mean of the two directions.
+    and `recall@k`, `median_rank` = the means of the two directions.
     """
     if match not in MATCH_KEYS:
         raise UsageError(f"--match must be one of {MATCH_KEYS}, got {match!r}")
@@ -94,6 +94,7 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
         result[f"{name}_median_rank"] = float(np.median(finite)) if len(finite) else float("nan")
     for k in ks:
         result[f"recall@{k}"] = (result[f"a2v_recall@{k}"] + result[f"v2a_recall@{k}"]) / 2
+    result["median_rank"] = (result["a2v_median_rank"] + result["v2a_median_rank"]) / 2
     if examples:
         rows = np.arange(min(examples, len(features)))
         result["_examples"] = retrieval_examples(features, rows, np.arange(len(features)), audio[rows], video,
