@@ -8,6 +8,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 
 from avssl.cli import demo as demo_cli
@@ -65,8 +66,9 @@ def test_demo_quick_every_method_beats_random(tmp_path, capsys):
             assert 0.0 <= r[side]["ucf_video_linear"]["top1"] <= 1.0
             assert r[side]["cross_modal_retrieval"]["n_queries"] > 0
         headline = [row for row in r["comparison"] if row["headline"]]
-        expected = {"ucf_video_linear", "esc_audio_linear", "cross_modal_retrieval"}
-        assert {row["evaluation"] for row in headline} == expected | ({"avts_sync"} if method == "avts" else set())
+        expected = {"ucf_video_linear", "esc_audio_linear", "cross_modal_retrieval",
+                    *{"avts": ["avts_sync"], "temporal-av": ["temporal_pretext"]}.get(method, [])}
+        assert {row["evaluation"] for row in headline} == expected
         assert any(row["pretrained_better"] for row in headline), (method, headline)
         assert f"| {method} | ucf_video_linear | **top1** |" in report
         assert (out / f"loss_{method}.png").stat().st_size > 0
@@ -75,6 +77,31 @@ def test_demo_quick_every_method_beats_random(tmp_path, capsys):
     # AVTS is judged on its own pretext too: held-out sync accuracy above the untrained model's and chance
     sync = {row["metric"]: row for row in results["methods"]["avts"]["comparison"] if row["evaluation"] == "avts_sync"}
     assert sync["all"]["pretrained"] > max(sync["all"]["random"], 0.5), sync
+    # temporal-av on its own heads: held-out direction and order accuracy above the untrained model's and chance
+    heads = next(row for row in results["methods"]["temporal-av"]["comparison"]
+                 if row["evaluation"] == "temporal_pretext" and row["metric"] == "mean")
+    assert heads["pretrained"] > max(heads["random"], heads["chance"]), heads
     loss = results["methods"]["avts"]["loss"]["train/loss"]
     assert loss["end"] < loss["start"]
     assert "report:" in capsys.readouterr().out
+
+
+def test_video_probe_runs_on_each_ucf_style_split(tiny_world):
+    from avssl.data.adapters import get_adapter
+    from avssl.evaluate.demo import UCF_SPLITS, ucf_split_features
+    from avssl.evaluate.features import Features
+
+    root = str(tiny_world / "ucf")
+    entries = get_adapter("ucf101")(root, 1, class_list=None, name_template=None)
+    n = len(entries)
+    features = Features(path=np.array([e.path for e in entries]), label=np.array([e.label for e in entries]),
+                        split=np.array([e.split for e in entries]), group=np.array([e.group for e in entries]),
+                        video=np.zeros((n, 4), dtype=np.float32), source="ucf.npz")
+    per_split = ucf_split_features(features, str(tiny_world))
+    assert len(per_split) == len(UCF_SPLITS) == 3
+    for k, f in zip(UCF_SPLITS, per_split):
+        expected = {e.path: e.split for e in get_adapter("ucf101")(root, k, class_list=None, name_template=None)}
+        assert f.split.tolist() == [expected[p] for p in f.path.tolist()]
+        assert f.source == f"ucf.npz (split {k})"
+    # the splits test different clips
+    assert len({tuple(f.split.tolist()) for f in per_split}) == 3

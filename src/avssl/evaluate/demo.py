@@ -1,11 +1,11 @@
 """The `avssl demo` pipeline: demo world -> manifests -> pretraining -> features -> evaluation -> report.
 
 Each pretrained method is compared with the same architecture freshly initialised (random:CONFIG)
-on three evaluations: a video linear probe on the UCF-style split 1, an audio linear probe on the
-ESC-style folds, and cross-modal retrieval (audio <-> video of the same clip) in the joint
-embedding space on the UCF-style test clips. AVTS and temporal-av also get their own pretext
-judged on the UCF-style test clips: in-sync vs out-of-sync accuracy (avssl.evaluate.sync), and
-direction and order accuracy of the heads (avssl.evaluate.pretext).
+on three evaluations: a video linear probe on the UCF-style splits 1-3 (mean), an audio linear
+probe on the ESC-style folds, and cross-modal retrieval (audio <-> video of the same clip) in the
+joint embedding space over all UCF-style clips. AVTS and temporal-av also get their own pretext
+judged on the UCF-style clips, which no method pretrains on: in-sync vs out-of-sync accuracy
+(avssl.evaluate.sync), and direction and order accuracy of the heads (avssl.evaluate.pretext).
 """
 
 from __future__ import annotations
@@ -45,15 +45,16 @@ FULL = DemoPlan(scale="default", steps=600, ucf_clips=3, esc_clips=5)
 HEADLINE = {
     "ucf_video_linear": ("top1", "top5"),
     "esc_audio_linear": ("top1", "top5"),
-    # the median rank, not recall@1: over a gallery of 48 clips recall@1 counts a handful of hits, while
-    # the median rank uses every query's rank
+    # the median rank, not recall@1: recall@1 counts a handful of hits, the median rank uses every
+    # query's rank
     "cross_modal_retrieval": ("median_rank", "recall@1", "recall@5", "a2v_median_rank", "v2a_median_rank"),
     "avts_sync": ("all", "easy", "hard"),
     "temporal_pretext": ("mean", "video_direction", "audio_direction", "video_order", "av_order"),
 }
 SYNC_METHODS = ("avts",)  # methods trained to tell in-sync from shifted audio
 PRETEXT_METHODS = ("temporal-av",)  # methods with direction and order heads (avssl.evaluate.pretext)
-SYNC_WINDOWS_PER_FILE = 4
+SYNC_WINDOWS_PER_FILE = 2
+UCF_SPLITS = (1, 2, 3)  # the video probe is the mean over the three official-style splits
 LOWER_IS_BETTER = {"median_rank", "a2v_median_rank", "v2a_median_rank"}
 
 
@@ -112,28 +113,42 @@ def extract(checkpoint: str, manifest_path: str, out_path: str, modality: str, c
 
 
 def sync_eval_pairs(manifest_path: str, config_name: str):
-    """The in-sync / out-of-sync windows of the manifest's test-split files, at the config's clip."""
+    """The in-sync / out-of-sync windows of every file of the manifest (none was pretrained on), at
+    the config's clip."""
     from avssl.config.bundled import resolve_config_path
     from avssl.config.schema import load_config
     from avssl.data.manifest import Manifest
     from avssl.evaluate.sync import sync_pairs
 
     manifest = Manifest.load(manifest_path)
-    test = manifest.take(np.flatnonzero(manifest.strings("split") == "test"))
-    return sync_pairs(list(test.strings("path")), test.column("duration"),
+    return sync_pairs(list(manifest.strings("path")), manifest.column("duration"),
                       load_config(resolve_config_path(config_name)), windows_per_file=SYNC_WINDOWS_PER_FILE)
 
 
-def test_split_table(manifest_path: str):
-    """The FileTable of the manifest's test-split files (for the pretext evaluation)."""
+def manifest_table(manifest_path: str):
+    """The FileTable of a manifest's usable files (for the pretext evaluation)."""
     from avssl.data.manifest import Manifest
     from avssl.train.data import usable_table
 
-    manifest = Manifest.load(manifest_path)
-    return usable_table(manifest.take(np.flatnonzero(manifest.strings("split") == "test")))[0]
+    return usable_table(Manifest.load(manifest_path))[0]
 
 
-def evaluate_model(checkpoint: str, manifests: dict[str, str], feat_dir: str, plan: DemoPlan,
+def ucf_split_features(features, world_dir: str) -> list:
+    """`features` (UCF-style clips) once per split of UCF_SPLITS, the split column from that split's lists."""
+    import dataclasses
+
+    from avssl.data.adapters import get_adapter
+
+    out = []
+    for k in UCF_SPLITS:
+        entries = get_adapter("ucf101")(os.path.join(world_dir, "ucf"), k, class_list=None, name_template=None)
+        split_of = {e.path: e.split for e in entries}
+        split = np.array([split_of.get(str(p), "") for p in features.path])
+        out.append(dataclasses.replace(features, split=split, source=f"{features.source} (split {k})"))
+    return out
+
+
+def evaluate_model(checkpoint: str, manifests: dict[str, str], world_dir: str, feat_dir: str, plan: DemoPlan,
                    workers: int, sync_pairs=None, pretext_table=None) -> dict[str, dict]:
     """The evaluations of one model (avts_sync when `sync_pairs` are given, temporal_pretext when
     `pretext_table` is); every value a plain number."""
@@ -150,13 +165,13 @@ def evaluate_model(checkpoint: str, manifests: dict[str, str], feat_dir: str, pl
     esc = extract(checkpoint, manifests["esc"], os.path.join(feat_dir, "esc.npz"), "audio", plan.esc_clips,
                   "backbone", workers)
     results = {}
-    _, runs = protocols.build_runs([ucf], "splits")
+    _, runs = protocols.build_runs(ucf_split_features(ucf, world_dir), "splits")
     results["ucf_video_linear"] = linear.evaluate_linear(runs, "video")
     _, runs = protocols.build_runs([esc], "folds")
     results["esc_audio_linear"] = linear.evaluate_linear(runs, "audio")
     results["ucf_video_linear"]["n_classes"] = len(np.unique(ucf.label))
     results["esc_audio_linear"]["n_classes"] = len(np.unique(esc.label))
-    results["cross_modal_retrieval"] = retrieval.evaluate_cross_modal(joint, ks=(1, 5, 10), subset="test")
+    results["cross_modal_retrieval"] = retrieval.evaluate_cross_modal(joint, ks=(1, 5, 10))
     if sync_pairs is not None:
         results["avts_sync"] = sync_accuracy(load_model(checkpoint, "cpu").method, sync_pairs)
     if pretext_table is not None:
@@ -224,12 +239,13 @@ def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2,
         checkpoint = str(pretrain(config, manifests["pretrain"], run_dir))
         train_s = time.perf_counter() - t0
         own = {"sync_pairs": sync_eval_pairs(manifests["ucf1"], config_name) if method in SYNC_METHODS else None,
-               "pretext_table": test_split_table(manifests["ucf1"]) if method in PRETEXT_METHODS else None}
+               "pretext_table": manifest_table(manifests["ucf1"]) if method in PRETEXT_METHODS else None}
         _stage(f"{method}: features and evaluation of the pretrained model", started)
-        pre = evaluate_model(checkpoint, manifests, os.path.join(out_dir, "features", method), plan, workers, **own)
+        pre = evaluate_model(checkpoint, manifests, world_dir, os.path.join(out_dir, "features", method), plan,
+                             workers, **own)
         _stage(f"{method}: features and evaluation of random:{config_name}", started)
-        rnd = evaluate_model(f"random:{config_name}", manifests, os.path.join(out_dir, "features",
-                                                                            f"{method}-random"), plan, workers, **own)
+        rnd = evaluate_model(f"random:{config_name}", manifests, world_dir,
+                             os.path.join(out_dir, "features", f"{method}-random"), plan, workers, **own)
         results["methods"][method] = {"config": config_name, "checkpoint": checkpoint,
                                       "train_seconds": round(train_s, 1), "pretrained": pre, "random": rnd,
                                       "comparison": compare(pre, rnd),
@@ -276,15 +292,15 @@ LOSS_NOTES = {
 
 
 EVALUATIONS_LEGEND = (
-    "- `ucf_video_linear`: logistic regression on frozen video backbone features, UCF-style split 1 "
-    "(train / test clips of different source groups).",
+    "- `ucf_video_linear`: logistic regression on frozen video backbone features, mean over UCF-style "
+    "splits 1-3 (train and test clips of different source groups).",
     "- `esc_audio_linear`: the same on audio backbone features, ESC-style 5-fold cross-validation.",
-    "- `cross_modal_retrieval`: each test clip's audio embedding ranks the test clips' video embeddings "
-    "and back; recall@k and median_rank average the two directions.",
-    "- `avts_sync` (avts only): share of held-out window pairs where the in-sync audio is nearer the video than "
-    "another clip's audio (easy) or the same clip's audio shifted by at least min_offset (hard).",
+    "- `cross_modal_retrieval`: each UCF-style clip's audio embedding ranks every clip's video embedding "
+    "and back (none was seen in pretraining); recall@k and median_rank average the two directions.",
+    "- `avts_sync` (avts only): share of window pairs of the UCF-style clips where the in-sync audio is nearer "
+    "the video than another clip's audio (easy) or the same clip's audio shifted by at least min_offset (hard).",
     "- `temporal_pretext` (temporal-av only): accuracy of the playback-direction and order heads on the "
-    "held-out test clips (random windows, centre crops); `mean` averages the four heads.",
+    "UCF-style clips (random windows, centre crops); `mean` averages the four heads.",
     "- The headline metric of each evaluation is in bold; median ranks are better when lower.",
 )
 
