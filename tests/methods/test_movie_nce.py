@@ -96,7 +96,7 @@ def test_train_sampler_batches_have_the_configured_within_movie_share(share, mov
     # 6 movies; movie 2 spans two files (parts), movie 5 is short but holds 4 clips of 1 s with 0.5 s gaps
     groups = [0, 1, 2, 2, 3, 4, 5, 6, 7]
     durations = [60.0, 45.0, 12.0, 20.0, 120.0, 30.0, 6.0, 40.0, 90.0]
-    method = tiny_method(f"method.within_movie_share={share}")
+    method = tiny_method(f"method.within_movie_share={share}", "data.batch_size=8")
     table = fake_table(groups, durations)
     sampler, is_batch = method.train_sampler(table, rank=0, world_size=1)
     assert is_batch and sampler.plan.clips_per_group == clips
