@@ -105,3 +105,26 @@ def test_video_probe_runs_on_each_ucf_style_split(tiny_world):
         assert f.source == f"ucf.npz (split {k})"
     # the splits test different clips
     assert len({tuple(f.split.tolist()) for f in per_split}) == 3
+
+
+def test_compare_counts_a_tie_as_not_better_and_ranks_lower_as_better():
+    from avssl.evaluate.demo import compare
+
+    def results(top1, rank):
+        return {"ucf_video_linear": {"top1": top1, "top5": 0.5, "n_classes": 12},
+                "esc_audio_linear": {"top1": 1.0, "top5": 1.0, "n_classes": 6},
+                "cross_modal_retrieval": {"median_rank": rank, "recall@1": 0.0, "recall@5": 0.0,
+                                          "a2v_median_rank": rank, "v2a_median_rank": rank, "n_queries": 192}}
+
+    # 23/144 twice, as two means over the three splits came out in one demo run
+    a, b = 0.15972222222222224, 0.1597222222222222
+    assert a > b
+    rows = {(r["evaluation"], r["metric"]): r for r in compare(results(a, 50.0), results(b, 90.0))}
+    assert not rows["ucf_video_linear", "top1"]["pretrained_better"]
+    assert rows["cross_modal_retrieval", "median_rank"]["pretrained_better"]
+    assert rows["cross_modal_retrieval", "median_rank"]["chance"] == 96.5
+    assert rows["ucf_video_linear", "top1"]["chance"] == pytest.approx(1 / 12)
+    assert rows["ucf_video_linear", "top1"]["headline"] and not rows["ucf_video_linear", "top5"]["headline"]
+    rows = {(r["evaluation"], r["metric"]): r for r in compare(results(0.3, 95.0), results(0.2, 90.0))}
+    assert rows["ucf_video_linear", "top1"]["pretrained_better"]
+    assert not rows["cross_modal_retrieval", "median_rank"]["pretrained_better"]

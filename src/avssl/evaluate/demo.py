@@ -55,6 +55,7 @@ SYNC_METHODS = ("avts",)  # methods trained to tell in-sync from shifted audio
 PRETEXT_METHODS = ("temporal-av",)  # methods with direction and order heads (avssl.evaluate.pretext)
 SYNC_WINDOWS_PER_FILE = 2
 UCF_SPLITS = (1, 2, 3)  # the video probe is the mean over the three official-style splits
+TIE_TOLERANCE = 1e-9
 LOWER_IS_BETTER = {"median_rank", "a2v_median_rank", "v2a_median_rank"}
 
 
@@ -204,7 +205,9 @@ def compare(pretrained: dict[str, dict], random: dict[str, dict]) -> list[dict]:
             continue
         for metric in metrics:
             p, r = pretrained[evaluation][metric], random[evaluation][metric]
-            better = p < r if metric in LOWER_IS_BETTER else p > r
+            # a tie is not better: means over splits of equal accuracies can differ in the last bit
+            margin = TIE_TOLERANCE * max(1.0, abs(p), abs(r))
+            better = p < r - margin if metric in LOWER_IS_BETTER else p > r + margin
             rows.append({"evaluation": evaluation, "metric": metric, "pretrained": p, "random": r,
                          "chance": chance_level(evaluation, metric, pretrained[evaluation]),
                          "pretrained_better": bool(better), "headline": metric == metrics[0]})
