@@ -4,10 +4,10 @@ Generates the demo world into OUT/world (kept and reused on the next run), probe
 (OUT/pretrain.csv: unlabeled clips and movies; OUT/ucf1.csv: UCF-style split 1; OUT/esc.csv:
 ESC-style folds), pretrains each chosen method's CPU-scale config (METHOD-tiny) into OUT/runs/METHOD,
 extracts features with the pretrained model and with the same architecture freshly initialised
-(random:METHOD-tiny), and evaluates both: video linear probe (UCF-style), audio linear probe
-(ESC-style), cross-modal retrieval in the joint embedding space (UCF-style test clips); for avts
-also in-sync vs out-of-sync accuracy, for temporal-av the held-out accuracy of its direction and
-order heads. Writes OUT/report.md (table of method vs random vs chance, loss curves, embedding map)
+(random:METHOD-tiny), and evaluates both: video linear probe (UCF-style splits 1-3), audio linear
+probe (ESC-style folds), cross-modal retrieval in the joint embedding space (all UCF-style clips);
+for avts also in-sync vs out-of-sync accuracy, for temporal-av the held-out accuracy of its
+direction and order heads. Writes OUT/report.md (table of method vs random vs chance, loss curves, embedding map)
 and OUT/results.json.
 
 --quick: 300 pretraining steps, fewer clips per file at extraction (under 3 minutes for one method

@@ -154,7 +154,7 @@ class ProgressLog(L.Callback):
 
 
 def progress_line(step: int, max_steps: int, elapsed_s: float, steps_done: int, metrics: dict[str, Any]) -> str:
-    """'step 120/600 (20%), 45 s, 80 s left: train/loss 3.2101, train/clips_per_s 12.4'."""
+    """'step 120/600 (20%), 60 s, 288 s left: train/clips_per_s 12.43, train/loss 3.21'."""
     left = (max_steps - step) * elapsed_s / steps_done if steps_done > 0 else float("nan")
     shown = ", ".join(f"{k} {float(v):.4g}" for k, v in sorted(metrics.items()))
     return (f"step {step}/{max_steps} ({100 * step / max_steps:.0f}%), {elapsed_s:.0f} s, {left:.0f} s left"
