@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import struct
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,24 +16,13 @@ from avssl.data.probing import build_manifest, probe_paths
 from avssl.data.synthetic.encode import write_media
 from avssl.errors import UsageError
 from avssl.media import MediaInfo, probe as media_probe
+from broken_media import without_moov
 
 
 def _write_av(path, seconds=1.0, audio=True, video=True):
     frames = np.zeros((int(25 * seconds), 32, 48, 3), np.uint8) if video else None
     samples = (0.2 * np.sin(np.arange(int(16000 * seconds)) * 0.05)).astype(np.float32) if audio else None
     return write_media(path, frames, 25, samples, 16000)
-
-
-def _without_moov(src, dst):
-    """Copy an MP4 keeping every top-level box except the index (moov), like an unfinished recording."""
-    data = open(src, "rb").read()
-    out, offset = b"", 0
-    while offset < len(data):
-        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
-        if kind != b"moov":
-            out += data[offset:offset + size]
-        offset += size
-    open(dst, "wb").write(out)
 
 
 def _kind(row):
@@ -89,7 +78,7 @@ def corpus(tmp_path_factory):
     good = _write_av(root / "good clip é.mp4")
     data = open(good, "rb").read()
     (root / "half.mp4").write_bytes(data[: len(data) // 2])
-    _without_moov(good, root / "no_moov.mp4")
+    (root / "no_moov.mp4").write_bytes(without_moov(Path(good).read_bytes()))
     (root / "zero.mp4").write_bytes(b"")
     (root / "text.mp4").write_text("<html><body>404 Not Found</body></html>\n")
     (root / "random.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())

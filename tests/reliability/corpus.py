@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from avssl.data.synthetic.encode import write_media
+from broken_media import without_moov
 
 RATE = 16000
 FPS = 25
@@ -61,17 +62,6 @@ def _audio(seconds: float, seed: int = 0) -> np.ndarray:
 
 def write_good(path: Path, seconds: float = 3.0, seed: int = 0) -> str:
     return write_media(str(path), _frames(int(seconds * FPS), seed=seed), FPS, _audio(seconds, seed), RATE)
-
-
-def without_moov(data: bytes) -> bytes:
-    """An MP4 with every top-level box except its index (moov): a recording that never finished."""
-    out, offset = b"", 0
-    while offset < len(data):
-        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
-        if kind != b"moov":
-            out += data[offset:offset + size]
-        offset += size
-    return out
 
 
 def _vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
