@@ -13,7 +13,7 @@ import pytest
 
 from avssl.cli import main
 from avssl.data.manifest import Manifest
-from avssl.data.synthetic.encode import write_media
+from avssl.media.writer import write_media
 
 FPS, RATE = 25, 16000
 

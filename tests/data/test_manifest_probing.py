@@ -9,14 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from broken_media import without_moov
 
 from avssl.data.discovery import discover_media
-from avssl.data.file_checks import FAILURE_KINDS, MAX_SIDE, probe_file
+from avssl.data.file_checks import FAILURE_KINDS, probe_file
 from avssl.data.probing import build_manifest, probe_paths
-from avssl.data.synthetic.encode import write_media
 from avssl.errors import UsageError
-from avssl.media import MediaInfo, probe as media_probe
-from broken_media import without_moov
+from avssl.media import MediaInfo
+from avssl.media import probe as media_probe
+from avssl.media.checks import MAX_SIDE
+from avssl.media.writer import write_media
 
 
 def _write_av(path, seconds=1.0, audio=True, video=True):

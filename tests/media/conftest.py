@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from media_cases import (
+    AUDIO_ONLY_FORMATS,
+    FPS,
+    NUM_FRAMES,
+    ONSETS,
+    VIDEO_FORMATS,
+    native_rate,
+)
 
-from avssl.data.synthetic.encode import write_media
 from avssl.data.synthetic.framecode import beep_track, coded_frames
-
-from media_cases import AUDIO_ONLY_FORMATS, FPS, NUM_FRAMES, ONSETS, VIDEO_FORMATS, native_rate
+from avssl.media.writer import write_media
 
 
 @pytest.fixture(scope="session")

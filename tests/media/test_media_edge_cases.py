@@ -9,9 +9,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from avssl.data.synthetic.encode import write_media
-from avssl.data.synthetic.framecode import beep_track, coded_frames, decode_frame_index, detect_onsets
+from avssl.data.synthetic.framecode import (
+    beep_track,
+    coded_frames,
+    decode_frame_index,
+    detect_onsets,
+)
 from avssl.media import MediaReader, probe, read_audio, read_clip, read_video
+from avssl.media.writer import write_media
 
 
 def codes(video) -> list[int]:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avssl.data.synthetic.encode import write_media
 from avssl.media import (
-    BackendUnavailableError, CannotOpenError, ClipOutsideStreamError, MediaError,
-    NoAudioStreamError, NoVideoStreamError, probe, read_audio, read_video,
+    BackendUnavailableError,
+    CannotOpenError,
+    ClipOutsideStreamError,
+    MediaError,
+    NoAudioStreamError,
+    NoVideoStreamError,
+    probe,
+    read_audio,
+    read_video,
 )
+from avssl.media.writer import write_media
 
 
 def test_missing_zero_byte_and_text_files_cannot_open(tmp_path):

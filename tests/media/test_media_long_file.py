@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avssl.data.synthetic.encode import write_media
-from avssl.data.synthetic.framecode import beep_track, decode_frame_index, detect_onsets, encode_frame_index
+from avssl.data.synthetic.framecode import (
+    beep_track,
+    decode_frame_index,
+    detect_onsets,
+    encode_frame_index,
+)
 from avssl.media import MediaReader
+from avssl.media.writer import write_media
 
 FPS, GOP, MINUTES, RATE = 5, 5, 30, 8000  # a keyframe every second; tiny frames keep writing fast
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from avssl.data.synthetic.encode import write_media
 from broken_media import without_moov
+
+from avssl.media.writer import write_media
 
 RATE = 16000
 FPS = 25

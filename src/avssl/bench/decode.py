@@ -22,9 +22,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from avssl.data.synthetic.encode import write_media
 from avssl.data.synthetic.framecode import beep_track, encode_frame_index
 from avssl.media import BACKENDS, BackendUnavailableError, MediaReader
+from avssl.media.writer import write_media
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Probing one file: cheap checks that name the exact problem, then the media layer's probe.
+"""Probing one file into a manifest row: the media layer's cheap checks, then its probe.
 
 Every outcome is a row of manifest values with `error` empty (usable) or set to "kind: detail",
 where the kind is one of FAILURE_KINDS (the health summary groups by it). Nothing here raises for
@@ -7,15 +7,12 @@ a bad file; a bug (any other exception) becomes an "internal error" row whose tr
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
-import os
-import stat
-import struct
 from collections.abc import Callable
 from typing import Any
 
+from avssl.media.checks import MAX_SIDE, check_file
 from avssl.media.errors import (
     CannotOpenError,
     ClipOutsideStreamError,
@@ -47,9 +44,6 @@ FAILURE_KINDS = {
     "worker crashed": "the probing process died on this file (e.g. a segfault in the decoder)",
     "internal error": "an unexpected exception in avssl while probing (a bug: the log has the traceback)",
 }
-MAX_SIDE = 16384
-_ISO_BMFF_TOP_LEVEL = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"moof", b"mfra",
-                       b"sidx", b"uuid", b"pdin", b"meta", b"prft", b"emsg"}
 _MEDIA_ERROR_KIND = {
     CannotOpenError: "cannot open",
     DecodeError: "decode error",
@@ -81,7 +75,7 @@ def probe_file(path: str, probe: Callable[[str], Any]) -> dict[str, Any]:
 
 
 def _probe_file(path: str, probe: Callable[[str], Any]) -> dict[str, Any]:
-    problem = _check_file(path)
+    problem = check_file(path)
     if problem is not None:
         return failed_row(path, *problem)
     try:
@@ -98,82 +92,6 @@ def _probe_file(path: str, probe: Callable[[str], Any]) -> dict[str, Any]:
         return failed_row(path, *problem)
     row["error"] = ""
     return row
-
-
-def _check_file(path: str) -> tuple[str, str] | None:
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        return _stat_problem(path, err)
-    if stat.S_ISDIR(st.st_mode):
-        return "is a directory", "a folder named like a media file"
-    if not stat.S_ISREG(st.st_mode):
-        what = "FIFO" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode) else "device"
-        return "not a regular file", f"a {what}"
-    if st.st_size == 0:
-        return "zero-byte file", "the file is empty"
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except PermissionError as err:
-        return "permission denied", err.strerror or "cannot read"
-    except OSError as err:
-        return "cannot open", f"cannot read: {err.strerror or err}"
-    if _looks_like_text(head):
-        preview = head[:24].decode("utf-8", "replace").strip().replace("\n", " ")
-        return "not a media file", f"starts with text {preview!r}"
-    if head[4:8] in _ISO_BMFF_TOP_LEVEL:
-        return _check_iso_bmff(path, st.st_size)
-    return None
-
-
-def _stat_problem(path: str, err: OSError) -> tuple[str, str]:
-    if err.errno == errno.ELOOP:
-        return "symlink loop", "too many levels of symbolic links"
-    if isinstance(err, PermissionError):
-        return "permission denied", "a folder above the file cannot be searched"
-    if isinstance(err, FileNotFoundError):
-        if os.path.islink(path):
-            return "broken symlink", f"points to missing {os.readlink(path)!r}"
-        return "file not found", "no such file"
-    return "cannot open", f"cannot stat: {err.strerror or err}"
-
-
-def _looks_like_text(head: bytes) -> bool:
-    """Printable text with no binary bytes at all: no container starts like that (all use binary magic)."""
-    if not head:
-        return False
-    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):  # text byte-order marks
-        return True
-    return all(32 <= b < 127 or b in (9, 10, 13) for b in head)
-
-
-def _check_iso_bmff(path: str, size: int) -> tuple[str, str] | None:
-    """Walk the top-level boxes of an MP4/MOV: a box past end-of-file or no moov means a cut-off file."""
-    seen = set()
-    offset = 0
-    with open(path, "rb") as f:
-        while offset + 8 <= size:
-            f.seek(offset)
-            header = f.read(16)
-            box_size, box_type = struct.unpack(">I4s", header[:8])
-            if box_size == 1:  # 64-bit size follows the type
-                if len(header) < 16:
-                    return "truncated", f"box header cut at byte {offset}"
-                box_size = struct.unpack(">Q", header[8:16])[0]
-            elif box_size == 0:  # the box extends to the end of the file
-                box_size = size - offset
-            seen.add(box_type)
-            if box_size < 8:
-                return "truncated", f"corrupt box {box_type!r} of size {box_size} at byte {offset}"
-            if offset + box_size > size:
-                name = box_type.decode("latin-1")
-                return "truncated", (f"box '{name}' at byte {offset} needs {box_size} bytes, "
-                                     f"the file ends {size - offset} bytes after it")
-            offset += box_size
-    if b"moov" not in seen:
-        return "truncated", "no 'moov' box (the index is missing: the write or download did not finish)"
-    return None
 
 
 def _check_info(row: dict[str, Any]) -> tuple[str, str] | None:

@@ -120,8 +120,8 @@ def reencode(clip: AVClip, rng: np.random.Generator, video_bitrate: int = 64_000
 
     H and W must be even (yuv420p). The decoded audio has the input's length and rate.
     """
-    from avssl.data.synthetic.encode import write_media
     from avssl.media import read_audio, read_video
+    from avssl.media.writer import write_media
 
     t, h, w, _ = clip.video.shape
     if h % 2 or w % 2:

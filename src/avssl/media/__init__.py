@@ -1,4 +1,4 @@
-"""The only code that touches encoded media files: probe, read video frames and audio samples."""
+"""The only code that touches encoded media files: check, probe, read (frames, samples) and write them."""
 
 from .errors import (
     BackendUnavailableError,
@@ -11,9 +11,11 @@ from .errors import (
 )
 from .info import AudioReadInfo, Clip, MediaInfo, VideoReadInfo
 from .reader import BACKENDS, MediaReader, probe, read_audio, read_clip, read_video
+from .source import MediaSource
+from .writer import write_media
 
 __all__ = [
     "BACKENDS", "AudioReadInfo", "BackendUnavailableError", "CannotOpenError", "Clip", "ClipOutsideStreamError",
-    "DecodeError", "MediaError", "MediaInfo", "MediaReader", "NoAudioStreamError", "NoVideoStreamError",
-    "VideoReadInfo", "probe", "read_audio", "read_clip", "read_video",
+    "DecodeError", "MediaError", "MediaInfo", "MediaReader", "MediaSource", "NoAudioStreamError",
+    "NoVideoStreamError", "VideoReadInfo", "probe", "read_audio", "read_clip", "read_video", "write_media",
 ]

@@ -2,7 +2,8 @@
 
 Clock: every time is in seconds from the container's start time, the same clock for video and
 audio (see MediaInfo). Backends: "pyav" (default) and "torchcodec" (optional, imported lazily),
-chosen by the `backend` argument or the AVSSL_MEDIA_BACKEND environment variable.
+each a MediaSource (source.py), chosen by the `backend` argument or the AVSSL_MEDIA_BACKEND
+environment variable.
 """
 
 from __future__ import annotations
@@ -15,9 +16,22 @@ from typing import Literal, overload
 import numpy as np
 import torch
 
-from .errors import BackendUnavailableError, ClipOutsideStreamError, NoAudioStreamError, NoVideoStreamError
+from .errors import (
+    BackendUnavailableError,
+    ClipOutsideStreamError,
+    NoAudioStreamError,
+    NoVideoStreamError,
+)
 from .info import AudioReadInfo, Clip, MediaInfo, VideoReadInfo
-from .timing import audio_window, check_window, grid_times, output_size, select_in_window, select_on_grid
+from .source import MediaSource
+from .timing import (
+    audio_window,
+    check_window,
+    grid_times,
+    output_size,
+    select_in_window,
+    select_on_grid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +49,7 @@ def resolve_backend(path: str, backend: str | None) -> str:
     return name
 
 
-def _open_source(path: str, backend: str):
+def _open_source(path: str, backend: str) -> MediaSource:
     if backend == "pyav":
         from .pyav_backend import PyAVSource
 
@@ -64,7 +78,7 @@ class MediaReader:
     def __init__(self, path: str | os.PathLike, backend: str | None = None):
         self.path = os.fspath(path)
         self.backend = resolve_backend(self.path, backend)
-        self._source = _open_source(self.path, self.backend)
+        self._source: MediaSource = _open_source(self.path, self.backend)
         try:
             self.info: MediaInfo = self._source.info()
         except BaseException:
@@ -78,14 +92,12 @@ class MediaReader:
     def decoded_video_frames(self) -> int | None:
         """Video frames decoded since the file was opened (None when the backend does not count).
         A read decodes from the keyframe before its window to its last frame, whatever the file's length."""
-        counts = getattr(self._source, "decoded", None)
-        return counts.get("video", 0) if counts is not None else None
+        return self._source.decoded_frames("video")
 
     @property
     def decoded_audio_frames(self) -> int | None:
         """Audio frames (codec packets' worth, e.g. 1024 AAC samples) decoded since open, or None."""
-        counts = getattr(self._source, "decoded", None)
-        return counts.get("audio", 0) if counts is not None else None
+        return self._source.decoded_frames("audio")
 
     def __enter__(self) -> MediaReader:
         return self
@@ -96,7 +108,7 @@ class MediaReader:
     def _learn_rotation(self) -> None:
         """Containers state rotation as side data that the decoder attaches to frames; once a
         frame is decoded, make `info` report it (and the width and height as displayed)."""
-        rotation = getattr(self._source, "rotation", 0)
+        rotation = self._source.rotation
         info = self.info
         if rotation == info.rotation:
             return
@@ -202,13 +214,7 @@ def probe(path: str | os.PathLike, backend: str | None = None) -> MediaInfo:
     Raises CannotOpenError or DecodeError (naming the file) for a file that cannot be used.
     """
     path = os.fspath(path)
-    name = resolve_backend(path, backend)
-    if name == "pyav":
-        from .pyav_backend import PyAVSource
-
-        source = PyAVSource(path)
-    else:
-        source = _open_source(path, name)
+    source = _open_source(path, resolve_backend(path, backend))
     try:
         return source.info(check_decode=True)
     finally:

@@ -15,13 +15,17 @@ from torchcodec.decoders import AudioDecoder, VideoDecoder
 from .errors import DecodeError, NoAudioStreamError, NoVideoStreamError
 from .info import MediaInfo
 from .pyav_backend import PyAVSource
+from .source import MediaSource
 
 # torchcodec reports these as RuntimeError/ValueError; they become DecodeError naming the file
 _DECODER_ERRORS = (RuntimeError, ValueError, IndexError)
 
 
-class TorchCodecSource:
-    """One file read through torchcodec decoders (created lazily, kept for the reader's life)."""
+class TorchCodecSource(MediaSource):
+    """One file read through torchcodec decoders (created lazily, kept for the reader's life).
+
+    It reports no display rotation (`rotation` stays 0) and does not count decoded frames.
+    """
 
     name = "torchcodec"
 
@@ -30,16 +34,21 @@ class TorchCodecSource:
         probe = PyAVSource(self.path)
         try:
             self._info = probe.info()
-            self.origin = probe.origin
-            self._video_index = probe.video.index if probe.video is not None else None
-            self._audio_index = probe.audio.index if probe.audio is not None else None
+            self.origin = probe.decoder.origin
+            video, audio = probe.decoder.video, probe.decoder.audio
+            self._video_index = video.index if video is not None else None
+            self._audio_index = audio.index if audio is not None else None
         finally:
             probe.close()
+        self.rotation = 0
         self._video: VideoDecoder | None = None
         self._audio: AudioDecoder | None = None
 
     def close(self) -> None:
         self._video = self._audio = None
+
+    def decoded_frames(self, stream_type: str) -> int | None:
+        return None
 
     def info(self, check_decode: bool = False) -> MediaInfo:
         return self._info

@@ -1,7 +1,7 @@
 """Write real encoded media files (video and/or audio) from arrays, through PyAV.
 
-Tests and the demo world use this to make their own media: nothing is downloaded. The frames and
-samples written here are the ground truth the media layer's readers are checked against.
+The synthetic world and the tests make their own media with this: nothing is downloaded. The frames
+and samples written here are the ground truth the media layer's readers are checked against.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
@@ -79,48 +79,93 @@ def write_media(
         by, written as the stream's display matrix (mp4 and mov), as phones record portrait video.
     """
     path = os.fspath(path)
-    fmt_name = fmt or os.path.splitext(path)[1].lstrip(".").lower()
-    if fmt_name not in FORMATS:
-        raise ValueError(f"{path}: unknown media format {fmt_name!r}; known: {sorted(FORMATS)}")
-    spec = FORMATS[fmt_name]
+    fmt_name, spec = _format_of(path, fmt)
     if frames is None and audio is None:
         raise ValueError(f"{path}: nothing to write (no frames and no audio)")
     if frames is not None and spec.video_codec is None:
         raise ValueError(f"{path}: format {fmt_name!r} holds no video")
     source = _FrameSource(path, frames, num_frames, frame_size, frame_times) if frames is not None else None
+    _check_rotation(path, fmt_name, spec, rotation)
+    if source is not None:
+        _check_frame_size(path, spec, source)
+    video = _VideoSettings(fps, video_bitrate, crf, gop, frame_times, preset, rotation)
+    _encode_file(path, spec, source, video, audio, sample_rate)
+    return path
+
+
+@dataclass(frozen=True)
+class _VideoSettings:
+    """How the video stream is encoded: the write_media arguments that only concern it."""
+
+    fps: float | Fraction
+    bitrate: int | None
+    crf: int | None
+    gop: int | None
+    frame_times: np.ndarray | None
+    preset: str
+    rotation: int
+
+
+def _format_of(path: str, fmt: str | None) -> tuple[str, Format]:
+    """(name, Format) of `fmt`, or of the file extension when `fmt` is None."""
+    fmt_name = fmt or os.path.splitext(path)[1].lstrip(".").lower()
+    if fmt_name not in FORMATS:
+        raise ValueError(f"{path}: unknown media format {fmt_name!r}; known: {sorted(FORMATS)}")
+    return fmt_name, FORMATS[fmt_name]
+
+
+def _check_rotation(path: str, fmt_name: str, spec: Format, rotation: int) -> None:
+    """A display rotation must be a multiple of 90, and only mp4 and mov store one."""
     if rotation % 90 or (rotation % 360 and spec.container not in ("mp4", "mov")):
         raise ValueError(
             f"{path}: rotation must be a multiple of 90 and needs mp4 or mov, got {rotation} for {fmt_name!r}"
         )
-    if source is not None and spec.video_codec == "libx264" and (source.height % 2 or source.width % 2):
+
+
+def _check_frame_size(path: str, spec: Format, source: _FrameSource) -> None:
+    """h264 in yuv420p subsamples chroma by 2 both ways: the frame size must be even."""
+    if spec.video_codec == "libx264" and (source.height % 2 or source.width % 2):
         raise ValueError(
             f"{path}: h264 (yuv420p) needs an even width and height, got {source.width}x{source.height}; "
             "use avi (mjpeg) or webm (vp9) for odd sizes"
         )
 
+
+def _encode_file(path: str, spec: Format, source: _FrameSource | None, video: _VideoSettings, audio,
+                 sample_rate: int) -> None:
+    """Open `path` for writing and encode the video (if any) and the audio (if any) into it."""
     with av.open(path, mode="w", format=spec.container) as container:
-        vstream = astream = None
+        vstream = None
         if source is not None:
-            vstream = _add_video_stream(container, spec, source, fps, video_bitrate, crf, gop, frame_times, preset)
-            if rotation % 360:
-                vstream.set_display_rotation(rotation % 360)
-        if audio is not None:
-            channels, chunks = _audio_source(audio)
-            astream = _add_audio_stream(container, spec, channels, sample_rate)
-        # audio is encoded alongside the video (up to each frame's time) so the file is
-        # interleaved like a camera's: a reader seeking to t finds both streams near each other
-        audio_steps = _encode_audio(container, astream, spec, channels, chunks, sample_rate) if astream else iter(())
-        audio_time = -math.inf
-
-        def audio_up_to(t: float) -> None:
-            nonlocal audio_time
-            while audio_time < t:
-                audio_time = next(audio_steps, math.inf)
-
+            vstream = _add_video_stream(container, spec, source, video.fps, video.bitrate, video.crf, video.gop,
+                                        video.frame_times, video.preset)
+            if video.rotation % 360:
+                vstream.set_display_rotation(video.rotation % 360)
+        audio_up_to = _audio_pacer(container, spec, audio, sample_rate)
         if vstream is not None:
-            _encode_video(container, vstream, source, frame_times, fps, audio_up_to)
+            _encode_video(container, vstream, source, video.frame_times, video.fps, audio_up_to)
         audio_up_to(math.inf)
-    return path
+
+
+def _audio_pacer(container, spec: Format, audio, sample_rate: int) -> Callable[[float], None]:
+    """A function audio_up_to(t) that encodes the audio up to time t (s); it does nothing without audio.
+
+    Audio is encoded alongside the video (up to each frame's time) so the file is interleaved like a
+    camera's: a reader seeking to t finds both streams near each other.
+    """
+    audio_steps: Iterator[float] = iter(())
+    if audio is not None:
+        channels, chunks = _audio_source(audio)
+        astream = _add_audio_stream(container, spec, channels, sample_rate)
+        audio_steps = _encode_audio(container, astream, spec, channels, chunks, sample_rate)
+    audio_time = -math.inf
+
+    def audio_up_to(t: float) -> None:
+        nonlocal audio_time
+        while audio_time < t:
+            audio_time = next(audio_steps, math.inf)
+
+    return audio_up_to
 
 
 class _FrameSource:
