@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from avssl.bench import loader as bench
+from avssl.bench import loader_floor as floor
+from avssl.bench import loader_memory as memory
+from avssl.bench import loader_setup as setup
 from avssl.cli import main
 from avssl.media import MediaReader
 
@@ -24,12 +27,12 @@ def _args(**overrides) -> argparse.Namespace:
 def table(tiny_world):
     clips = sorted(str(p) for p in (tiny_world / "clips").glob("*.mp4"))
     assert len(clips) == 3
-    return bench.make_table(clips * 2)  # 6 rows: 3 batches of 2 per epoch
+    return setup.make_table(clips * 2)  # 6 rows: 3 batches of 2 per epoch
 
 
 def test_recording_captures_each_read_and_one_open_per_sample(table):
     args = _args()
-    loader = bench.make_loader("avts", table, args, workers=0)
+    loader = setup.make_loader("avts", table, args, workers=0)
     figures, recorder = bench.recorded_run(loader, count=2)
     assert figures["samples"] == 4
     # warm-up batch + 2 timed batches of 2 samples, each opening its file once
@@ -39,7 +42,7 @@ def test_recording_captures_each_read_and_one_open_per_sample(table):
         assert kinds == ["audio", "audio", "video"]  # AVTS: clip, sync audio, hard-negative audio
         video = next(w for w in windows if w[0] == "video")
         assert video[2] == pytest.approx(1.0) and video[3] == 8.0 and video[4] == 37  # 8 frames at 8 fps, 32/0.875
-    stats = bench.read_stats(recorder, warmup_samples=2)
+    stats = floor.read_stats(recorder, warmup_samples=2)
     assert stats["opens"] == 4 and stats["video_reads_per_open"] == 1.0 and stats["audio_reads_per_open"] == 2.0
     # 25 fps files read at 8 fps: at least 25/8 frames decoded per frame returned, but far from the
     # whole 4 s file (100 frames) per 8-frame clip
@@ -47,15 +50,15 @@ def test_recording_captures_each_read_and_one_open_per_sample(table):
 
 
 def test_replay_reads_the_same_frames_the_recipe_decoded(table):
-    loader = bench.make_loader("avts", table, _args(), workers=0)
+    loader = setup.make_loader("avts", table, _args(), workers=0)
     _, recorder = bench.recorded_run(loader, count=1)
     path, windows, _ = recorder.opens[0]
     kind, start, duration, fps, size = next(w for w in windows if w[0] == "video")
     with MediaReader(path) as reader:
         frames = reader.read_video(start, duration, fps=fps, size=size)
     assert frames.shape[:2] == (8, 37)
-    assert bench.replay([(path, windows)]) > 0
-    assert bench.floor_ms_per_sample([(path, windows)] * 4, processes=2) > 0
+    assert floor.replay([(path, windows)]) > 0
+    assert floor.floor_ms_per_sample([(path, windows)] * 4, processes=2) > 0
 
 
 def test_bench_recipe_reports_pipeline_floor_and_overhead(table):
@@ -76,7 +79,7 @@ def test_cached_run_serves_every_clip_from_the_cache(table, tmp_path):
 
 
 def test_memory_run_traces_main_and_worker_rss(table):
-    out = bench.memory_run("avts", table, _args(samples=12), clip_cache=None)
+    out = memory.memory_run("avts", table, _args(samples=12), clip_cache=None)
     assert out["samples"] >= 12 and out["workers"] == 1
     assert len(out["end"]["workers_mb"]) == 1 and out["end"]["workers_mb"][0] > 10
     assert out["end"]["total_mb"] == pytest.approx(out["end"]["main_mb"] + out["end"]["workers_mb"][0], abs=0.2)
@@ -86,9 +89,9 @@ def test_memory_run_traces_main_and_worker_rss(table):
 def test_rss_reads_this_process():
     with open(f"/proc/{os.getpid()}/status") as f:
         vm = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
-    assert bench.rss_mb(os.getpid()) == pytest.approx(vm, rel=0.2)
+    assert memory.rss_mb(os.getpid()) == pytest.approx(vm, rel=0.2)
     big = torch.ones(64 << 20, dtype=torch.uint8)  # 64 MB touched
-    assert bench.rss_mb(os.getpid()) > vm + 40
+    assert memory.rss_mb(os.getpid()) > vm + 40
     del big
 
 

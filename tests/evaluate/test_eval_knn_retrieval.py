@@ -1,4 +1,5 @@
-"""kNN and retrieval against brute-force loops over pairs on random data."""
+"""The kNN protocol runs, and retrieval against brute-force loops over pairs on random data (the kNN
+classifier itself: tests/models/test_knn.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 from avssl.evaluate.features import Features
-from avssl.evaluate.knn import knn_class_scores
+from avssl.evaluate.knn import evaluate_knn
+from avssl.evaluate.protocols import Run
 from avssl.evaluate.retrieval import evaluate_cross_modal, recall_at_k, relevance_ranks
 
 
@@ -16,35 +18,18 @@ def _cos(a, b):
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def _brute_knn_ranking(train_x, train_y, query, n_classes, k, weighting, temperature):
-    sims = [(_cos(query, t), j) for j, t in enumerate(train_x)]
-    nearest = sorted(sims, key=lambda p: (-p[0], p[1]))[:k]
-    votes, best = [0.0] * n_classes, [-math.inf] * n_classes
-    for s, j in nearest:
-        c = train_y[j]
-        votes[c] += math.exp(s / temperature) if weighting == "weighted" else 1.0
-        best[c] = max(best[c], s)
-    return sorted(range(n_classes), key=lambda c: (-votes[c], -best[c], c))
-
-
-@pytest.mark.parametrize("weighting,k", [("weighted", 7), ("majority", 5), ("majority", 1)])
-def test_knn_ranking_equals_a_loop_over_neighbours(weighting, k):
-    rng = np.random.default_rng(4)
-    train_x, test_x = rng.normal(size=(60, 8)), rng.normal(size=(25, 8))
-    train_y = rng.integers(0, 6, 60)
-    keys = knn_class_scores(train_x, train_y, test_x, 6, k=k, weighting=weighting, temperature=0.1)
-    for q in range(len(test_x)):
-        expected = _brute_knn_ranking(train_x, train_y, test_x[q], 6, k, weighting, 0.1)
-        assert np.argsort(-keys[q], kind="stable").tolist() == expected
-
-
-def test_majority_tie_goes_to_the_class_with_the_closest_neighbour():
-    # 2 votes each: class 0 has the single closest neighbour, class 1 the larger similarity sum
-    train = np.array([[1.0, 0.1], [-1.0, 0.0], [1.0, 0.2], [1.0, 0.25]])
-    keys = knn_class_scores(train, np.array([0, 0, 1, 1]), np.array([[1.0, 0.0]]), 2, k=4, weighting="majority")
-    assert np.argsort(-keys[0]).tolist() == [0, 1]
-    weighted = knn_class_scores(train, np.array([0, 0, 1, 1]), np.array([[1.0, 0.0]]), 2, k=4)
-    assert np.argsort(-weighted[0]).tolist() == [1, 0]  # exp(0.981/T) + exp(0.970/T) > exp(0.995/T) + exp(-1/T)
+def test_evaluate_knn_scores_each_run_with_its_own_classes_and_averages():
+    # two tight clusters "a" (x axis) and "b" (y axis); the last row's class "c" is unseen in training
+    video = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [1.0, 0.05], [0.05, 1.0], [1.0, 1.0]])
+    n = len(video)
+    f = Features(path=np.array([f"/v/{i}.mp4" for i in range(n)]), label=np.array(list("aabbabc")),
+                 split=np.array(["train"] * 4 + ["test"] * 3), group=np.array([""] * n), video=video)
+    runs = [Run("s1", f, np.arange(4), np.array([4, 5, 6])), Run("s2", f, np.arange(4), np.array([4, 5]))]
+    out = evaluate_knn(runs, "video", k=1, weighting="majority")
+    assert [r["top1"] for r in out["runs"]] == pytest.approx([2 / 3, 1.0])
+    assert out["top1"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert out["runs"][0]["top5"] == pytest.approx(2 / 3)  # "c" is a miss at every k
+    assert out["_confusion"]["classes"] == ["a", "b"] and out["_confusion"]["y_true"].tolist() == [0, 1, -1]
 
 
 def _brute_ranks(q, g, qk, gk):

@@ -10,15 +10,16 @@ import pytest
 import torch
 
 from avssl import cli
-from avssl.config.schema import load_config
+from avssl.config.bundled import resolve_config_path
 from avssl.data.clip_io import read_audio_clip, read_video_clip
 from avssl.data.manifest import Manifest
-from avssl.data.synthetic.encode import write_media
-from avssl.evaluate.extract import clip_starts, extract_features, three_crops
+from avssl.data.sampling import evenly_spaced_starts
+from avssl.evaluate.extract import extract_features, three_crops
 from avssl.evaluate.features import load_features
-from avssl.config.bundled import resolve_config_path
 from avssl.evaluate.model_loading import load_model
 from avssl.media import MediaReader
+from avssl.media.writer import write_media
+from avssl.methods.configs import load_config
 
 
 @pytest.fixture(autouse=True)
@@ -50,13 +51,6 @@ class MeanModel:
         return torch.stack([x.mean(dim=1), x.abs().mean(dim=1)], dim=1)
 
 
-def test_clip_starts_are_centres_of_equal_segments_on_the_frame_grid():
-    assert clip_starts(10.0, 2.0, 1, 8.0) == [4.0]
-    # room 8 s: centres at 8/6, 8/2, 40/6 s, floored to 1/8 s
-    assert clip_starts(10.0, 2.0, 3, 8.0) == [1.25, 4.0, 6.625]
-    assert clip_starts(1.0, 2.0, 2, 8.0) == [0.0, 0.0]  # shorter than a clip: from the start
-
-
 def test_three_crops_cover_the_long_side():
     clip = torch.arange(2 * 4 * 10).reshape(1, 2, 4, 10).expand(3, 2, 4, 10)
     crops = three_crops(clip, 4)
@@ -74,7 +68,7 @@ def test_video_level_features_average_the_clips_at_the_documented_starts(ucf_man
     assert result.rows.tolist() == [0, 1, 2] and result.video.shape == (3, 2) and result.audio.shape == (3, 2)
     c = config.data.clip
     for row, path in enumerate(manifest.strings("path")):
-        starts = clip_starts(float(manifest.column("duration")[row]), c.video_seconds, clips, c.fps)
+        starts = evenly_spaced_starts(float(manifest.column("duration")[row]), c.video_seconds, clips, c.fps)
         with MediaReader(path) as reader:
             video = [read_video_clip(reader, s, c.frames, c.fps, config.data.video_augment, None).float()
                      for s in starts]

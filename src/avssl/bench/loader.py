@@ -28,162 +28,29 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import torch
 
+from avssl.bench.loader_floor import RecordingOpener, floor_ms_per_sample, read_stats
+from avssl.bench.loader_memory import memory_run
+from avssl.bench.loader_setup import (
+    DATASETS,
+    RECIPES,
+    batches,
+    dataset_paths,
+    make_config,
+    make_loader,
+    make_table,
+)
 from avssl.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("demo", "720p", "30min")
-RECIPES = ("temporal-av", "avts")
-MB = 1 << 20
-
-
-# ------------------------------------------------------------------ data sets and configs
-def dataset_paths(name: str, cache_dir: str, repeat: int) -> list[str]:
-    """The media paths of data set `name` (generated under cache_dir on first use)."""
-    from avssl.bench.decode import generate
-
-    if name == "demo":
-        from avssl.data.synthetic import generate_world, preset
-
-        root = os.path.join(cache_dir, "demo-default")
-        world = generate_world(root, preset("default", seed=0), scale="default", progress=False)
-        return [os.path.join(root, r["path"]) for r in world["files"] if r["kind"] == "clip"]
-    file_name = {"720p": "1280x720_10s", "30min": "320x240_30min"}[name]
-    path, _ = generate(cache_dir, file_name)
-    return [path] * repeat
-
-
-def make_table(paths: list[str]) -> Any:
-    """FileTable of `paths` (each distinct file probed once)."""
-    from avssl.data.probing import build_manifest, probe_paths
-    from avssl.train.data import usable_table
-
-    unique = list(dict.fromkeys(paths))
-    rows = dict(zip(unique, probe_paths(unique, workers=0, progress=False)))
-    table, left_out = usable_table(build_manifest(paths, [rows[p] for p in paths]))
-    if left_out:
-        raise UsageError(f"{left_out} of the bench files do not decode with audio and video")
-    return table
-
-
-def make_config(recipe: str, args: argparse.Namespace, workers: int, cache_dir: str | None = None) -> Any:
-    from avssl.config.bundled import resolve_config_path
-    from avssl.config.schema import load_config
-
-    overrides = [f"data.clip.frames={args.frames}", f"data.video_augment.size={args.size}",
-                 f"data.batch_size={args.batch}", f"data.num_workers={workers}", "data.persistent_workers=true",
-                 f"seed={args.seed}"]
-    if cache_dir:
-        overrides.append(f"data.cache_dir={cache_dir}")
-    return load_config(resolve_config_path(f"{recipe}-tiny"), overrides)
-
-
-def make_loader(recipe: str, table: Any, args: argparse.Namespace, workers: int, cache_dir: str | None = None) -> Any:
-    from avssl.methods.registry import method_class
-    from avssl.train.data import build_loader
-
-    config = make_config(recipe, args, workers, cache_dir)
-    method = method_class(config.method.name)(config)
-    return build_loader(method, table, config, rank=0, world_size=1)
-
-
-# ------------------------------------------------------------------ recording the windows read
-class RecordingReader:
-    """Passes reads to `inner` and appends each window to `windows` (kind, start, duration, rate, size);
-    on close, stores the reader's counters in `stats` and lets the reader go (a reader kept alive
-    keeps its decoder's frame buffers: tens of MB at 720p)."""
-
-    def __init__(self, inner: Any, windows: list[tuple], stats: dict[str, Any]) -> None:
-        self.inner, self.windows, self.stats = inner, windows, stats
-        self.path = inner.path
-
-    @property
-    def info(self) -> Any:
-        return self.inner.info
-
-    def read_video(self, start: float, duration: float, fps: float | None = None, size: Any = None, **kw: Any) -> Any:
-        self.windows.append(("video", float(start), float(duration), fps, size))
-        return self.inner.read_video(start, duration, fps=fps, size=size, **kw)
-
-    def read_audio(self, start: float, duration: float, sample_rate: int = 16000, **kw: Any) -> Any:
-        self.windows.append(("audio", float(start), float(duration), sample_rate, None))
-        return self.inner.read_audio(start, duration, sample_rate=sample_rate, **kw)
-
-    def close(self) -> None:
-        if self.inner is None:
-            return
-        self.stats["decoded_video_frames"] = getattr(self.inner, "decoded_video_frames", None)
-        if hasattr(self.inner, "served"):
-            self.stats["served"] = dict(self.inner.served)
-        self.inner.close()
-        self.inner = None
-
-
-class RecordingOpener:
-    """Wraps a dataset's opener: every open is one (path, windows, stats) entry of `opens`."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.opens: list[tuple[str, list[tuple], dict[str, Any]]] = []
-
-    def __call__(self, path: str) -> RecordingReader:
-        windows: list[tuple] = []
-        stats: dict[str, Any] = {}
-        self.opens.append((path, windows, stats))
-        return RecordingReader(self.inner(path), windows, stats)
-
-
-def replay(samples: list[tuple[str, list[tuple]]]) -> float:
-    """Seconds to read the recorded windows with a bare MediaReader: the decode floor."""
-    from avssl.media import MediaReader
-
-    torch.set_num_threads(1)  # as the loader's workers
-    started = time.perf_counter()
-    for path, windows in samples:
-        with MediaReader(path) as reader:
-            for kind, start, duration, rate, size in windows:
-                if kind == "video":
-                    reader.read_video(start, duration, fps=rate, size=size)
-                else:
-                    reader.read_audio(start, duration, sample_rate=rate)
-    return time.perf_counter() - started
-
-
-def _ready(_: int) -> int:
-    torch.set_num_threads(1)
-    return os.getpid()
-
-
-def floor_ms_per_sample(samples: list[tuple[str, list[tuple]]], processes: int) -> float:
-    """Wall ms per sample replaying `samples` split over `processes` processes (started beforehand)."""
-    if processes <= 1:
-        replay(samples[:2])  # warm up imports and decoders as the loader's warm-up batch does
-        return 1000 * replay(samples) / len(samples)
-    shards = [samples[i::processes] for i in range(processes)]
-    # spawn, as a forked child of a threaded parent can hang; started (and warmed up) before timing
-    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_ready, range(processes)))
-        started = time.perf_counter()
-        list(pool.map(replay, shards))
-        return 1000 * (time.perf_counter() - started) / len(samples)
-
 
 # ------------------------------------------------------------------ timing the loader
-def batches(loader: Any):
-    """The loader's batches, epoch after epoch (workers persist across epochs, as in training)."""
-    while True:
-        yield from loader
-        loader.keyed.set_epoch(loader.keyed.epoch + 1)
-
-
 def time_pipeline(loader: Any, count: int) -> dict[str, Any]:
     """ms per sample over `count` batches after one untimed warm-up batch (worker start-up)."""
     stream = batches(loader)
@@ -204,24 +71,6 @@ def recorded_run(loader: Any, count: int) -> tuple[dict[str, Any], RecordingOpen
     recorder = RecordingOpener(dataset.open_reader)
     dataset.open_reader = recorder
     return time_pipeline(loader, count), recorder
-
-
-def read_stats(recorder: RecordingOpener, warmup_samples: int) -> dict[str, Any]:
-    """Opens per sample, reads per sample, and decoded vs returned video frames (the reader's counts)."""
-    opens = recorder.opens[warmup_samples:]
-    decoded = [st.get("decoded_video_frames") for _, _, st in opens]
-    returned = sum(round(w[2] * w[3]) for _, ws, _ in opens for w in ws if w[0] == "video")
-    stats: dict[str, Any] = {
-        "opens": len(opens),
-        "video_reads_per_open": round(sum(w[0] == "video" for _, ws, _ in opens for w in ws) / len(opens), 2),
-        "audio_reads_per_open": round(sum(w[0] == "audio" for _, ws, _ in opens for w in ws) / len(opens), 2),
-    }
-    if all(d is not None for d in decoded):
-        stats["video_frames_decoded_per_returned"] = round(sum(decoded) / max(returned, 1), 2)
-    served = [st.get("served") for _, _, st in opens]
-    if any(s is not None for s in served):
-        stats["served"] = {k: sum(s[k] for s in served if s) for k in next(s for s in served if s)}
-    return stats
 
 
 def bench_recipe(recipe: str, table: Any, args: argparse.Namespace, clip_cache: str | None) -> dict[str, Any]:
@@ -290,76 +139,6 @@ def bench_cached(recipe: str, table: Any, args: argparse.Namespace, clip_cache: 
             del loader
             _keep_fastest(out["pipeline"], str(workers), figures)
     return out
-
-
-# ------------------------------------------------------------------ resident memory
-def rss_mb(pid: int) -> float:
-    """Resident set size of process `pid` in MB (psutil when installed, else /proc)."""
-    try:
-        import psutil
-    except ImportError:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
-    return psutil.Process(pid).memory_info().rss / MB
-
-
-def child_pids(pid: int) -> list[int]:
-    out: list[int] = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(c) for c in f.read().split()]
-        except FileNotFoundError:
-            continue  # the thread ended while listing
-    return sorted(set(out))
-
-
-def memory_run(recipe: str, table: Any, args: argparse.Namespace, clip_cache: str | None) -> dict[str, Any]:
-    """RSS of the main process and each worker while the loader yields args.samples samples.
-
-    The baseline is taken after the first 10% of samples (workers started, decoders and allocator
-    warmed up); growth after it is what a long run accumulates."""
-    others = set(child_pids(os.getpid()))  # e.g. multiprocessing's resource tracker: not the loader's
-    loader = make_loader(recipe, table, args, args.memory_workers, clip_cache)
-    stream = batches(loader)
-    seen, trace, baseline = 0, [], None
-    started = time.perf_counter()
-    while seen < args.samples:
-        seen += len(next(stream)["key_index"])
-        pids = [os.getpid(), *(p for p in child_pids(os.getpid()) if p not in others)]
-        point = {"samples": seen, "main_mb": round(rss_mb(pids[0]), 1),
-                 "workers_mb": [round(rss_mb(p), 1) for p in pids[1:]]}
-        point["total_mb"] = round(point["main_mb"] + sum(point["workers_mb"]), 1)
-        if baseline is None and seen >= args.samples // 10:
-            baseline = point
-        trace.append(point)
-    elapsed = time.perf_counter() - started
-    del stream, loader
-    last = trace[-1]
-    half = next(p for p in trace if p["samples"] >= seen // 2)
-    every = max(1, len(trace) // 20)
-    return {
-        "recipe": recipe, "workers": args.memory_workers, "samples": seen, "seconds": round(elapsed, 1),
-        "cached": bool(clip_cache),
-        "baseline": baseline, "end": last,
-        "growth_mb_total": round(last["total_mb"] - baseline["total_mb"], 1),
-        "growth_mb_main": round(last["main_mb"] - baseline["main_mb"], 1),
-        "growth_mb_second_half": round(last["total_mb"] - half["total_mb"], 1),
-        "peak_total_mb": max(p["total_mb"] for p in trace),
-        "trace": trace[::every],
-        "rss_source": "psutil" if _has_psutil() else "/proc/PID/status VmRSS",
-    }
-
-
-def _has_psutil() -> bool:
-    try:
-        import psutil  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # ------------------------------------------------------------------ CLI

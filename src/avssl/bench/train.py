@@ -15,16 +15,19 @@ Example:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import time
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from avssl.bench.timing import autocast_for, timed_steps
 from avssl.errors import UsageError
-from avssl.models.factory import build_audio_encoder, build_video_encoder, is_video_encoder_name
+from avssl.models.factory import (
+    build_audio_encoder,
+    build_video_encoder,
+    is_video_encoder_name,
+)
 from avssl.models.heads import LinearClassifier
 
 logger = logging.getLogger(__name__)
@@ -81,23 +84,6 @@ def _check_args(args: argparse.Namespace) -> torch.device:
     return device
 
 
-def timed_steps(step: Callable[[], None], warmup: int, steps: int, device: torch.device) -> float:
-    """Seconds that `steps` calls of `step` take after `warmup` untimed ones (CUDA synchronised)."""
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for _ in range(warmup):
-        step()
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return time.perf_counter() - start
-
-
 def time_training_steps(model: nn.Module, make_input: Callable[[int], torch.Tensor], batch: int, steps: int,
                         warmup: int, device: torch.device, precision: str = "fp32",
                         channels_last: bool = False, compile_model: bool = False) -> dict[str, Any]:
@@ -110,8 +96,7 @@ def time_training_steps(model: nn.Module, make_input: Callable[[int], torch.Tens
         inputs = inputs.contiguous(memory_format=memory_format)
     labels = torch.randint(0, _BENCH_CLASSES, (batch,), device=device)
     step_model = torch.compile(model) if compile_model else model
-    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16"
-                else contextlib.nullcontext())
+    autocast = autocast_for(device, precision)
 
     def step() -> None:
         for p in model.parameters():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import contextlib
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,12 +21,13 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from avssl.bench.timing import autocast_for, timed_steps
 from avssl.errors import UsageError
 
 
 def _write_sources(folder: Path, config: Any, count: int) -> list[str]:
     """`count` short mp4 files long enough for the config's clips (and hard negatives)."""
-    from avssl.data.synthetic.encode import write_media
+    from avssl.media.writer import write_media
 
     clip = config.data.clip
     # long enough for hard negatives and for the movie sampler's several clips per file
@@ -46,8 +46,9 @@ def _write_sources(folder: Path, config: Any, count: int) -> list[str]:
 
 def synthetic_batch(method: Any, config: Any, batch: int) -> dict[str, Any]:
     """One training batch of `method` built by its recipe and sampler from generated files."""
+    from avssl.data.dataset import usable_table
     from avssl.data.probing import build_manifest, probe_paths
-    from avssl.train.data import build_loader, usable_table
+    from avssl.train.data import build_loader
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = _write_sources(Path(tmp), config, count=max(4, min(batch, 8)))
@@ -75,9 +76,6 @@ def time_method_steps(config: Any, batch: Optional[int] = None, steps: int = 5, 
                       device: str = "cpu", precision: str = "fp32", channels_last: bool = False,
                       compile_model: bool = False) -> dict[str, Any]:
     """steps/s and clips/s of `config`'s method on one in-memory batch (no decoding in the loop)."""
-    import dataclasses
-
-    from avssl.bench.train import timed_steps
     from avssl.methods.registry import method_class
     from avssl.train.engine import prepare_method
 
@@ -91,8 +89,7 @@ def time_method_steps(config: Any, batch: Optional[int] = None, steps: int = 5, 
     method = prepare_method(method.to(dev).train(), config)
     data = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in data.items()}
     optimizer = method.configure_optimizers()["optimizer"]
-    autocast = (torch.autocast(device_type=dev.type, dtype=torch.bfloat16) if precision == "bf16"
-                else contextlib.nullcontext())
+    autocast = autocast_for(dev, precision)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -126,7 +123,7 @@ def time_method_steps(config: Any, batch: Optional[int] = None, steps: int = 5, 
 def run_method_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """`avssl bench train --config ...`: the figures of time_method_steps as a JSON-ready dict."""
     from avssl.config.bundled import resolve_config_path
-    from avssl.config.schema import load_config
+    from avssl.methods.configs import load_config
 
     if args.steps < 1 or args.warmup < 0 or (args.batch is not None and args.batch < 1):
         raise UsageError("--steps and --batch must be at least 1, --warmup at least 0")

@@ -1,9 +1,9 @@
 """Feature extraction: video-level backbone features of every file of a manifest.
 
 Each file gives `clips_per_video` clips whose windows are spread uniformly over it (clip i of N
-starts at (duration - span) * (i + 0.5) / N, on the 1/fps frame grid, so N = 1 is the centre clip),
-decoded with the evaluation transforms (resize the short side, centre crop; `three` crops: left,
-centre and right along the long side). The clip features (the encoders' pooled backbone features, or
+starts at (duration - span) * (i + 0.5) / N floored to the 1/fps frame grid, so N = 1 is the centre
+clip: avssl.data.sampling.evenly_spaced_starts), decoded with the evaluation transforms (resize the
+short side, centre crop; `three` crops: left, centre and right along the long side). The clip features (the encoders' pooled backbone features, or
 with `space="embedding"` the method's L2-normalised projection-head outputs) are averaged to one row
 per file.
 Decoding runs in DataLoader workers (one file per item, uint8 on the CPU); the model runs in batches
@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from avssl.config.schema import Config
 from avssl.data.clip_io import read_audio_clip, read_frames, read_video_clip
+from avssl.data.sampling import evenly_spaced_starts
 from avssl.data.transforms import resize_short_side, to_channels_first
 from avssl.errors import UsageError
 from avssl.media import MediaError, MediaReader
@@ -41,13 +42,6 @@ SPACES = ("backbone", "embedding")
 
 class ExtractionStopped(RuntimeError):
     """A file failed to decode under `strict`."""
-
-
-def clip_starts(duration: float, span: float, clips: int, fps: float) -> list[float]:
-    """Starts of `clips` windows of `span` seconds spread uniformly over [0, duration]: the centres
-    of N equal segments of the admissible range, floored to the 1/fps grid (0 when the file is shorter)."""
-    room = max(0.0, duration - span)
-    return [float(np.floor(room * (i + 0.5) / clips * fps) / fps) for i in range(clips)]
 
 
 def three_crops(clip: torch.Tensor, size: int) -> torch.Tensor:
@@ -84,7 +78,7 @@ class VideoClipsDataset(Dataset):
         clip = self.clip
         span = max(clip.video_seconds if self.modality != "audio" else 0.0,
                    clip.audio_window if self.modality != "video" else 0.0)
-        return clip_starts(float(self.durations[index]), span, self.clips_per_video, clip.fps)
+        return evenly_spaced_starts(float(self.durations[index]), span, self.clips_per_video, clip.fps)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         out: dict[str, Any] = {"index": index, "error": ""}
@@ -150,6 +144,81 @@ def feature_functions(method: Any, space: str) -> tuple[Callable, Callable]:
             lambda x: F.normalize(method.audio_head(audio(x)), dim=1))
 
 
+def _check_options(modality: str, crops: str, clips_per_video: int, batch_size: int, workers: int) -> None:
+    if modality not in MODALITIES:
+        raise UsageError(f"--modality must be one of {MODALITIES}, got {modality!r}")
+    if crops not in CROPS:
+        raise UsageError(f"--crops must be one of {CROPS}, got {crops!r}")
+    if clips_per_video < 1 or batch_size < 1 or workers < 0:
+        raise UsageError("--clips-per-video and --batch must be >= 1, --workers >= 0")
+
+
+def _stop_if_strict(strict: bool, path: str, reason: str) -> None:
+    if strict:
+        raise ExtractionStopped(f"{path}: {reason} (--strict stops on the first bad file)")
+
+
+def candidate_rows(manifest: Any, modality: str, strict: bool) -> tuple[np.ndarray, ExtractResult]:
+    """(rows to decode, result so far): rows with a probe error go to `failures`, rows without a
+    stream `modality` needs to `left_out` (logged once); the result's features are still empty."""
+    paths, errors = manifest.strings("path"), manifest.strings("error")
+    need_video, need_audio = modality in ("video", "both"), modality in ("audio", "both")
+    has_video = np.asarray(manifest.column("has_video"), dtype=bool)
+    has_audio = np.asarray(manifest.column("has_audio"), dtype=bool)
+    result = ExtractResult(rows=np.zeros(0, dtype=np.int64), video=None, audio=None)
+    candidates = []
+    for i in range(len(manifest)):
+        if errors[i]:
+            result.failures.append({"path": str(paths[i]), "reason": f"probe: {errors[i]}"})
+            _stop_if_strict(strict, paths[i], errors[i])
+        elif need_video and not has_video[i]:
+            result.left_out.append({"path": str(paths[i]), "reason": "no video stream"})
+        elif need_audio and not has_audio[i]:
+            result.left_out.append({"path": str(paths[i]), "reason": "no audio stream"})
+        else:
+            candidates.append(i)
+    if result.left_out:
+        log.warning("%d file(s) lack the %s needed for --modality %s and are left out, e.g. %s (%s)",
+                    len(result.left_out), "streams" if modality == "both" else modality + " stream", modality,
+                    result.left_out[0]["path"], result.left_out[0]["reason"])
+    return np.asarray(candidates, dtype=np.int64), result
+
+
+class FileFeaturePool:
+    """Collects decoded files and runs the model over their clips once at least `batch_size` clips
+    are waiting; each file's clip features are averaged to one row. A modality whose function is
+    None is not computed."""
+
+    def __init__(self, video_fn: Callable | None, audio_fn: Callable | None, batch_size: int, device: Any) -> None:
+        self.fns = {"video": video_fn, "audio": audio_fn}
+        self.batch_size, self.device = batch_size, device
+        self.rows: dict[str, list[torch.Tensor]] = {"video": [], "audio": []}
+        self.pending: list[dict] = []
+        self.pending_clips = 0
+
+    def add(self, item: dict) -> None:
+        self.pending.append(item)
+        self.pending_clips += len(item["video"] if self.fns["video"] is not None else item["audio"])
+        if self.pending_clips >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Features of every waiting file, in the order the files were added."""
+        if not self.pending:
+            return
+        for name, fn in self.fns.items():
+            if fn is None:
+                continue
+            clips = torch.cat([item[name] for item in self.pending])
+            feats = run_model(fn, clips, self.batch_size, self.device)
+            self.rows[name].extend(f.mean(dim=0) for f in feats.split([len(item[name]) for item in self.pending]))
+        self.pending, self.pending_clips = [], 0
+
+    def matrix(self, name: str) -> np.ndarray | None:
+        """float32 [files, D] of modality `name`, or None when no file gave one."""
+        return torch.stack(self.rows[name]).numpy() if self.rows[name] else None
+
+
 def extract_features(manifest: Any, method: Any, config: Config, *, modality: str = "video",
                      clips_per_video: int = 1, crops: str = "center", batch_size: int = 32, workers: int = 0,
                      device: str | torch.device = "cpu", strict: bool = False,
@@ -161,78 +230,30 @@ def extract_features(manifest: Any, method: Any, config: Config, *, modality: st
     `space="embedding"` video_head / audio_head.
     """
     video_fn, audio_fn = feature_functions(method, space)
-    if modality not in MODALITIES:
-        raise UsageError(f"--modality must be one of {MODALITIES}, got {modality!r}")
-    if crops not in CROPS:
-        raise UsageError(f"--crops must be one of {CROPS}, got {crops!r}")
-    if clips_per_video < 1 or batch_size < 1 or workers < 0:
-        raise UsageError("--clips-per-video and --batch must be >= 1, --workers >= 0")
+    _check_options(modality, crops, clips_per_video, batch_size, workers)
+    need_video, need_audio = modality in ("video", "both"), modality in ("audio", "both")
+    candidates, result = candidate_rows(manifest, modality, strict)
     paths = manifest.strings("path")
-    errors = manifest.strings("error")
-    need_video = modality in ("video", "both")
-    need_audio = modality in ("audio", "both")
-    has_video = np.asarray(manifest.column("has_video"), dtype=bool)
-    has_audio = np.asarray(manifest.column("has_audio"), dtype=bool)
-    result = ExtractResult(rows=np.zeros(0, dtype=np.int64), video=None, audio=None)
-    candidates = []
-    for i in range(len(manifest)):
-        if errors[i]:
-            result.failures.append({"path": str(paths[i]), "reason": f"probe: {errors[i]}"})
-            if strict:
-                raise ExtractionStopped(f"{paths[i]}: {errors[i]} (--strict stops on the first bad file)")
-        elif need_video and not has_video[i]:
-            result.left_out.append({"path": str(paths[i]), "reason": "no video stream"})
-        elif need_audio and not has_audio[i]:
-            result.left_out.append({"path": str(paths[i]), "reason": "no audio stream"})
-        else:
-            candidates.append(i)
-    if result.left_out:
-        log.warning("%d file(s) lack the %s needed for --modality %s and are left out, e.g. %s (%s)",
-                    len(result.left_out), "streams" if modality == "both" else modality + " stream", modality,
-                    result.left_out[0]["path"], result.left_out[0]["reason"])
-    candidates = np.asarray(candidates, dtype=np.int64)
     durations = np.asarray(manifest.column("duration"), dtype=np.float64)[candidates]
     dataset = VideoClipsDataset([str(paths[i]) for i in candidates], durations, config, modality,
                                 clips_per_video, crops)
     extra = {"worker_init_fn": _worker_init, "prefetch_factor": 4} if workers > 0 else {}
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, **extra)
+    pool = FileFeaturePool(video_fn if need_video else None, audio_fn if need_audio else None, batch_size, device)
     kept: list[int] = []
-    video_rows: list[torch.Tensor] = []
-    audio_rows: list[torch.Tensor] = []
-    pending: list[dict] = []
-    pending_clips = 0
-
-    def flush() -> None:
-        nonlocal pending, pending_clips
-        if not pending:
-            return
-        if need_video:
-            clips = torch.cat([item["video"] for item in pending])
-            feats = run_model(video_fn, clips, batch_size, device)
-            video_rows.extend(f.mean(dim=0) for f in feats.split([len(item["video"]) for item in pending]))
-        if need_audio:
-            waves = torch.cat([item["audio"] for item in pending])
-            feats = run_model(audio_fn, waves, batch_size, device)
-            audio_rows.extend(f.mean(dim=0) for f in feats.split([len(item["audio"]) for item in pending]))
-        pending, pending_clips = [], 0
-
     for item in loader:
         path = dataset.paths[item["index"]]
         if item["error"]:
             result.failures.append({"path": path, "reason": item["error"]})
             log.warning("skipping %s: %s", path, item["error"])
-            if strict:
-                raise ExtractionStopped(f"{path}: {item['error']} (--strict stops on the first bad file)")
+            _stop_if_strict(strict, path, item["error"])
             continue
         kept.append(int(candidates[item["index"]]))
-        pending.append(item)
-        pending_clips += len(item["video"] if need_video else item["audio"])
-        if pending_clips >= batch_size:
-            flush()
-    flush()
+        pool.add(item)
+    pool.flush()
     result.rows = np.asarray(kept, dtype=np.int64)
     if need_video:
-        result.video = torch.stack(video_rows).numpy() if video_rows else None
+        result.video = pool.matrix("video")
     if need_audio:
-        result.audio = torch.stack(audio_rows).numpy() if audio_rows else None
+        result.audio = pool.matrix("audio")
     return result

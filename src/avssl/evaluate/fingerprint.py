@@ -22,8 +22,8 @@ import torch
 
 from avssl.errors import UsageError
 from avssl.evaluate.features import Features
-from avssl.evaluate.knn import cosine_similarity
 from avssl.evaluate.query_transforms import DEFAULT_TRANSFORMS, AVClip, Transform
+from avssl.models.knn import cosine_similarity
 
 log = logging.getLogger(__name__)
 

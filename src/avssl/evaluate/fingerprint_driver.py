@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from avssl.config.schema import Config
 from avssl.data.clip_io import decode_short_side
+from avssl.data.sampling import evenly_spaced_starts
 from avssl.data.transforms import center_crop, resize_short_side, to_channels_first
 from avssl.errors import UsageError
 from avssl.evaluate.fingerprint import Reference, evaluate_fingerprinting
@@ -51,7 +52,7 @@ def load_references(manifest: Any, config: Config, seconds: float, limit: int | 
     paths, durations = manifest.strings("path"), np.asarray(manifest.column("duration"), dtype=np.float64)
     for i in rows:
         path = str(paths[i])
-        start = float(np.floor(max(0.0, (durations[i] - seconds) / 2) * clip.fps) / clip.fps)
+        start = evenly_spaced_starts(float(durations[i]), seconds, 1, clip.fps)[0]
         try:
             with MediaReader(path, backend=config.data.backend) as reader:
                 video = reader.read_video(start, seconds, fps=clip.fps, size=decode_short_side(size))

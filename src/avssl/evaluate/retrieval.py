@@ -15,8 +15,8 @@ import numpy as np
 
 from avssl.errors import UsageError
 from avssl.evaluate.features import Features
-from avssl.evaluate.knn import CHUNK, l2_normalise
 from avssl.evaluate.protocols import Run
+from avssl.models.knn import CHUNK, l2_normalise
 
 log = logging.getLogger(__name__)
 

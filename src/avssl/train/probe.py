@@ -10,33 +10,16 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from avssl.config.schema import Config
 from avssl.data.clip_io import read_audio_clip, read_video_clip
 from avssl.data.manifest import Manifest
+from avssl.data.sampling import evenly_spaced_starts
 from avssl.errors import UsageError
 from avssl.media import MediaError, MediaReader
+from avssl.models.knn import leave_one_out_class_scores
 
 log = logging.getLogger(__name__)
-
-
-def knn_top1(features: torch.Tensor, labels: torch.Tensor, k: int) -> float:
-    """Leave-one-out kNN accuracy: features [N, D], labels int64 [N]; cosine similarity, majority vote
-    of the k nearest others (ties: the label of the nearest among the tied)."""
-    x = F.normalize(features.float(), dim=1)
-    sim = x @ x.T
-    sim.fill_diagonal_(-float("inf"))
-    k = min(k, len(x) - 1)
-    nearest = sim.topk(k, dim=1).indices  # [N, k], most similar first
-    votes = labels[nearest]
-    correct = 0
-    for i in range(len(x)):
-        counts = torch.bincount(votes[i], minlength=int(labels.max()) + 1)
-        best = counts.max()
-        winner = next(int(v) for v in votes[i] if counts[v] == best)
-        correct += int(winner == int(labels[i]))
-    return correct / len(x)
 
 
 def load_probe_clips(manifest_path: str, config: Config) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,8 +39,7 @@ def load_probe_clips(manifest_path: str, config: Config) -> tuple[torch.Tensor, 
     seconds = clip.video_seconds if modality == "video" else clip.audio_window
     clips, labels = [], []
     for row, label in zip(manifest, manifest.label_ids()):
-        start = max(0.0, (row.duration - seconds) / 2)
-        start = round(start * clip.fps) / clip.fps
+        start = evenly_spaced_starts(row.duration, seconds, 1, clip.fps)[0]
         try:
             with MediaReader(row.path, backend=config.data.backend) as reader:
                 if modality == "video":
@@ -79,6 +61,11 @@ class OnlineProbe(L.Callback):
         self.batch_size = batch_size
         self.clips, self.labels = load_probe_clips(config.probe.manifest, config)
         log.info("online probe: %d clips in %d classes", len(self.labels), int(self.labels.max()) + 1)
+        self.k = min(config.probe.k, len(self.labels) - 1)  # leave-one-out: the other clips vote
+        if self.k < config.probe.k:
+            log.warning("online probe: probe.k=%d but only %d clips: k is clamped to %d, so every other clip "
+                        "votes and each prediction is the majority class of the rest", config.probe.k,
+                        len(self.labels), self.k)
 
     @torch.no_grad()
     def features(self, pl_module: Any) -> torch.Tensor:
@@ -104,7 +91,11 @@ class OnlineProbe(L.Callback):
         if getattr(self, "_last_step", None) == step:
             return  # accumulation batches share a step
         self._last_step = step
-        accuracy = knn_top1(self.features(pl_module), self.labels, self.config.probe.k)
+        labels = self.labels.numpy()
+        # majority vote of the k nearest other clips, ties by avssl.models.knn's rule
+        keys = leave_one_out_class_scores(self.features(pl_module).numpy(), labels, int(labels.max()) + 1, self.k,
+                                          weighting="majority")
+        accuracy = float(np.mean(keys.argmax(axis=1) == labels))
         log.info("step %d: online probe kNN top-1 %.4f", step, accuracy)
         # straight to the loggers, in the row of the step just trained (step - 1, as Lightning numbers
         # rows): pl_module.log from this hook would repeat the value in the next row as well
