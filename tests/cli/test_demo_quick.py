@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from avssl.cli import demo as demo_cli
+from avssl.demo.pipeline import METHODS
 from avssl.errors import UsageError
-from avssl.evaluate.demo import METHODS
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -88,7 +88,7 @@ def test_demo_quick_every_method_beats_random(tmp_path, capsys):
 
 def test_video_probe_runs_on_each_ucf_style_split(tiny_world):
     from avssl.data.adapters import get_adapter
-    from avssl.evaluate.demo import UCF_SPLITS, ucf_split_features
+    from avssl.demo.pipeline import UCF_SPLITS, ucf_split_features
     from avssl.evaluate.features import Features
 
     root = str(tiny_world / "ucf")
@@ -108,7 +108,7 @@ def test_video_probe_runs_on_each_ucf_style_split(tiny_world):
 
 
 def test_compare_counts_a_tie_as_not_better_and_ranks_lower_as_better():
-    from avssl.evaluate.demo import compare
+    from avssl.demo.pipeline import compare
 
     def results(top1, rank):
         return {"ucf_video_linear": {"top1": top1, "top5": 0.5, "n_classes": 12},

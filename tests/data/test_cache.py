@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from avssl.cli import main
-from avssl.config.schema import load_config
 from avssl.data.cache import (
     AudioCacheSpec,
     CachedReader,
@@ -20,12 +19,12 @@ from avssl.data.cache import (
     spec_dir,
 )
 from avssl.data.clip_io import decode_short_side
-from avssl.data.dataset import ClipDataset, SampleKey, one_thread
+from avssl.data.dataset import ClipDataset, SampleKey, one_thread, usable_table
 from avssl.data.probing import build_manifest, probe_paths
-from avssl.data.synthetic.encode import write_media
 from avssl.media import MediaReader
+from avssl.media.writer import write_media
+from avssl.methods.configs import load_config
 from avssl.methods.registry import method_class
-from avssl.train.data import usable_table
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "src", "avssl", "configs")
 AUDIO_RATE = 48000  # resampled to 16 kHz by both paths

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from avssl.data.manifest import COLUMNS, Manifest
+from avssl.data.manifest import Manifest
+from avssl.data.manifest_schema import COLUMNS
 from avssl.data.packed_strings import PackedStrings
 from avssl.errors import UsageError
 

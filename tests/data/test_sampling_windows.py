@@ -8,6 +8,7 @@ import pytest
 from avssl.data.sampling import (
     ClipSampler,
     WindowSpec,
+    evenly_spaced_starts,
     max_offset,
     offset_pair_starts,
     rng_for,
@@ -17,7 +18,6 @@ from avssl.data.sampling import (
 
 EPS = 1e-9
 DURATIONS = np.array([10.0, 4.0, 2.6, 30.0, 1.5, 7.25])
-GROUPS = np.array([0, 0, 1, 2, 3, 3])
 HAS_AUDIO = np.array([True, True, True, True, True, False])
 
 
@@ -32,7 +32,7 @@ def on_grid(t: float, fps: float) -> bool:
 @pytest.fixture(params=[None, 25.0], ids=["continuous", "fps25"])
 def sampler(request):
     spec = WindowSpec(1.0, 0.8, fps=request.param)
-    return ClipSampler(DURATIONS, spec, has_audio=HAS_AUDIO, groups=GROUPS, seed=7, min_offset=0.5)
+    return ClipSampler(DURATIONS, spec, has_audio=HAS_AUDIO, seed=7, min_offset=0.5)
 
 
 def test_rng_depends_only_on_its_key():
@@ -49,8 +49,6 @@ def test_same_sample_from_any_call_order(sampler):
     backward = [sampler.hard_negative(i, 3) for i in reversed(range(4))][::-1]
     assert forward == backward
     assert sampler.sync_pair(0, 3) != sampler.sync_pair(0, 4)  # a new epoch, a new window
-    assert sampler.easy_negative(2, 1) == sampler.easy_negative(2, 1)
-    assert np.array_equal(sampler.windows(3, 2, 5, 1.0), sampler.windows(3, 2, 5, 1.0))
 
 
 def test_sync_pairs_start_together_inside_the_file(sampler):
@@ -113,37 +111,6 @@ def test_hard_negative_impossible_names_the_video(sampler):
         sampler.sync_pair(5, 0)
 
 
-def test_easy_negatives_come_from_another_group_with_audio(sampler):
-    spec = sampler.spec
-    seen = set()
-    for epoch in range(100):
-        for i in range(6):
-            pair = sampler.easy_negative(i, epoch)
-            j = pair.audio_index
-            assert j != i and GROUPS[j] != GROUPS[i] and HAS_AUDIO[j]
-            assert inside(pair.video_start, spec.video_duration, DURATIONS[i])
-            assert inside(pair.audio_start, spec.audio_duration, DURATIONS[j])
-            seen.add((i, j))
-    # video 0 (group 0) may pair with files 2, 3, 4 and never with its group mate 1 or silent 5
-    assert {j for i, j in seen if i == 0} == {2, 3, 4}
-
-
-def test_easy_negative_without_candidates_is_a_clear_error():
-    sampler = ClipSampler(np.array([5.0, 5.0]), WindowSpec(1.0), groups=np.array([1, 1]))
-    with pytest.raises(ValueError, match="no easy negative for video 0"):
-        sampler.easy_negative(0, 0)
-
-
-@pytest.mark.parametrize("fps", [None, 30.0])
-def test_several_windows_keep_the_gap_and_fit(fps):
-    spec = WindowSpec(1.0, fps=fps)
-    sampler = ClipSampler(np.array([12.0]), spec)
-    for epoch in range(200):
-        starts = sampler.windows(0, epoch, 4, min_gap=1.5)
-        assert np.all(np.diff(starts) >= 2.5 - EPS)
-        assert starts[0] >= -EPS and starts[-1] + 1.0 <= 12.0 + EPS
-        if fps:
-            assert all(on_grid(s, fps) for s in starts)
 
 
 def test_window_capacity_is_exact_and_enforced():
@@ -157,25 +124,31 @@ def test_window_capacity_is_exact_and_enforced():
         window_starts(1.0, 10.0, 5, rng_for(0, 0, 0), min_gap=2.0)
 
 
-def test_window_spec_validation_and_speed():
+def test_window_spec_validation():
     spec = WindowSpec(0.64, fps=25.0)
     assert spec.audio_duration == 0.64 and spec.num_frames == 16
-    fast = spec.at_speed(4)
-    assert math.isclose(fast.video_duration, 2.56) and fast.num_frames == 64
     with pytest.raises(ValueError, match="video_duration"):
         WindowSpec(0.0)
     with pytest.raises(ValueError, match="durations\\[1\\]"):
         ClipSampler(np.array([1.0, np.nan]), spec)
-    with pytest.raises(ValueError, match="groups must have shape"):
-        ClipSampler(np.array([1.0, 2.0]), spec, groups=np.array([1]))
+    with pytest.raises(ValueError, match="has_audio must have shape"):
+        ClipSampler(np.array([1.0, 2.0]), spec, has_audio=np.array([True]))
 
 
-def test_a_per_call_spec_sizes_the_source_window_for_speed():
-    spec = WindowSpec(0.64, fps=25.0)
-    sampler = ClipSampler(np.array([6.0]), spec, seed=2)
-    fast = spec.at_speed(8)  # 5.12 s of source
-    for epoch in range(50):
-        pair = sampler.sync_pair(0, epoch, spec=fast)
-        assert inside(pair.video_start, 5.12, 6.0)
-    with pytest.raises(ValueError, match="video 0: a 6.000 s file is shorter"):
-        sampler.sync_pair(0, 0, spec=spec.at_speed(10))
+
+def test_evenly_spaced_starts_are_centres_of_equal_segments_on_the_frame_grid():
+    assert evenly_spaced_starts(10.0, 2.0, 1, 8.0) == [4.0]
+    # room 8 s: centres at 8/6, 8/2, 40/6 s, floored to 1/8 s
+    assert evenly_spaced_starts(10.0, 2.0, 3, 8.0) == [1.25, 4.0, 6.625]
+    assert evenly_spaced_starts(1.0, 2.0, 2, 8.0) == [0.0, 0.0]  # shorter than a clip: from the start
+
+
+def test_evenly_spaced_start_of_one_clip_is_the_centre_floored_not_rounded():
+    # centre of a 5.0 s file for a 1.0 s window: 2.0 s; of a 5.15 s file: 2.075 s -> 2.0 at 8 fps
+    # (rounding would give 2.125), so every evaluation clip starts on or before its centre
+    assert evenly_spaced_starts(5.0, 1.0, 1, 8.0) == [2.0]
+    assert evenly_spaced_starts(5.15, 1.0, 1, 8.0) == [2.0]
+    for duration in np.linspace(0.5, 12.0, 47):
+        (start,) = evenly_spaced_starts(float(duration), 1.0, 1, 25.0)
+        centre = max(0.0, (duration - 1.0) / 2)
+        assert on_grid(start, 25.0) and centre - 1 / 25 < start <= centre + EPS

@@ -4,12 +4,11 @@ world.json, and the labelled sets in the UCF101 / ESC-50 official formats."""
 from __future__ import annotations
 
 import csv
-import json
 import dataclasses
+import json
 import math
 import os
 import re
-import time
 
 import av
 import numpy as np
@@ -17,7 +16,11 @@ import pytest
 
 from avssl.data.synthetic import preset
 from avssl.data.synthetic.physics import Arena, simulate
-from avssl.data.synthetic.recordings import clip_timeline, movie_timeline, ucf_group_timeline
+from avssl.data.synthetic.recordings import (
+    clip_timeline,
+    movie_timeline,
+    ucf_group_timeline,
+)
 from avssl.data.synthetic.render import floor_line
 from avssl.data.synthetic.timeline import render
 from avssl.data.synthetic.world import generate_world
@@ -27,9 +30,8 @@ from avssl.errors import UsageError
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory):
     out = tmp_path_factory.mktemp("world")
-    started = time.perf_counter()
     world = generate_world(out, preset("tiny", seed=3), scale="tiny", workers=2, progress=False)
-    return out, world, time.perf_counter() - started
+    return out, world
 
 
 def _decode(path):
@@ -89,9 +91,8 @@ def test_every_impact_sound_starts_on_its_sample():
         assert _rms(audio[s:s + 80]) > 0, e
 
 
-def test_tiny_world_generates_in_seconds_and_lists_real_files(tiny_world):
-    out, world, seconds = tiny_world
-    assert seconds < 20, f"tiny world took {seconds:.1f} s"
+def test_tiny_world_lists_real_files(tiny_world):
+    out, world = tiny_world
     cfg = preset("tiny", seed=3)
     kinds = [r["kind"] for r in world["files"]]
     assert kinds.count("clip") == cfg.n_clips and kinds.count("movie") == cfg.n_movies
@@ -113,7 +114,7 @@ def test_tiny_world_generates_in_seconds_and_lists_real_files(tiny_world):
 def test_decoded_sounds_and_floor_contacts_match_world_json(tiny_world):
     """In the encoded files, each well-separated impact of world.json starts a sound within 5 ms,
     and in the video the object touches the floor on the frame nearest a floor impact."""
-    out, world, _ = tiny_world
+    out, world = tiny_world
     floor = floor_line(96)
     onset_errors, jumps, contacts = [], [], 0
     for rec in world["files"]:
@@ -156,7 +157,7 @@ def test_reversed_playback_is_detectable_from_physics():
 
 
 def test_ucf_lists_follow_the_official_format_and_keep_groups_apart(tiny_world):
-    out, world, _ = tiny_world
+    out, world = tiny_world
     lists = out / "ucf" / "ucfTrainTestlist"
     classes = [line.split(" ") for line in (lists / "classInd.txt").read_text().splitlines()]
     assert [int(i) for i, _ in classes] == list(range(1, len(classes) + 1))
@@ -186,8 +187,9 @@ def test_ucf_lists_follow_the_official_format_and_keep_groups_apart(tiny_world):
 
 
 def test_ucf_lists_read_by_the_ucf101_adapter(tiny_world):
-    ucf101 = pytest.importorskip("avssl.data.adapters.ucf101")
-    out, world, _ = tiny_world
+    from avssl.data.adapters import ucf101
+
+    out, world = tiny_world
     entries = ucf101.entries(str(out / "ucf"), 1)
     labels = {r["path"]: r["label"] for r in world["files"] if r["kind"] == "ucf"}
     assert len(entries) == len(labels)
@@ -197,7 +199,7 @@ def test_ucf_lists_read_by_the_ucf101_adapter(tiny_world):
 
 
 def test_esc_set_follows_the_official_format(tiny_world):
-    out, world, _ = tiny_world
+    out, world = tiny_world
     with open(out / "esc" / "meta" / "esc50.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
@@ -231,7 +233,7 @@ def test_bad_config_names_the_key():
 def test_movies_have_their_own_palette_and_groups_their_own_setting(tiny_world):
     import colorsys
 
-    _, world, _ = tiny_world
+    _, world = tiny_world
     movies = [r for r in world["files"] if r["kind"] == "movie"]
     hues = [[colorsys.rgb_to_hsv(*(c / 255 for c in b["sky_top"]))[0] for b in m["backdrops"]] for m in movies]
 

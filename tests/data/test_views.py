@@ -11,18 +11,11 @@ from avssl.data.views import (
     AUDIO_AFTER,
     AUDIO_BEFORE,
     AUDIO_IN_SYNC,
-    DEFAULT_SPEEDS,
     audio_at_speed,
-    direction_view,
-    draw_speed_label,
     inter_modal_order_view,
     order_classes,
     order_label,
     order_view,
-    speed_source_duration,
-    speed_source_frames,
-    speed_view,
-    video_at_speed,
 )
 
 FPS, RATE = 25, 16000
@@ -38,24 +31,7 @@ def frame_numbers(frames: torch.Tensor) -> list[int]:
     return [int(v) for v in frames[..., 0, 0, 0].reshape(-1).tolist()]
 
 
-def test_speed_source_arithmetic():
-    assert [speed_source_frames(16, s) for s in DEFAULT_SPEEDS] == [16, 32, 64, 128]
-    assert speed_source_duration(0.64, 8) == pytest.approx(5.12)
-    with pytest.raises(ValueError, match="speed"):
-        speed_source_frames(16, 0)
-
-
-@pytest.mark.parametrize("speed", DEFAULT_SPEEDS)
-def test_video_speed_takes_every_sth_frame(speed):
-    source = indexed_frames(speed * 8, first=40, dtype=torch.uint8)
-    clip = video_at_speed(source, speed, 8)
-    assert clip.dtype == torch.uint8 and clip.shape == (8, 2, 3, 3)
-    assert frame_numbers(clip) == [40 + speed * j for j in range(8)]
-    with pytest.raises(ValueError, match=f"needs {speed * 9} source frames"):
-        video_at_speed(source, speed, 9)
-
-
-@pytest.mark.parametrize("speed", DEFAULT_SPEEDS)
+@pytest.mark.parametrize("speed", (1, 2, 4, 8))
 def test_audio_speed_keeps_a_ramp_exact(speed):
     n = 4000
     # sample i holds (i - 2**14) / 2**15: its index, exactly, in the range of real audio
@@ -84,43 +60,7 @@ def test_audio_speed_raises_pitch_and_filters_what_would_alias():
     assert filtered.pow(2).mean().sqrt() < 0.03
 
 
-@pytest.mark.parametrize("make_rng", [np.random.default_rng, lambda s: torch.Generator().manual_seed(s)])
-def test_speed_view_labels_match_frames_and_samples(make_rng):
-    labels = set()
-    for seed in range(24):
-        video = indexed_frames(8 * 16)
-        audio = torch.arange(8 * 1600, dtype=torch.float32) / 2**14  # sample i holds i / 2**14
-        clip, wave, label = speed_view(video, audio, make_rng(seed), num_frames=16, num_samples=1600)
-        speed = DEFAULT_SPEEDS[label]
-        assert frame_numbers(clip) == [speed * j for j in range(16)]
-        expected = speed * torch.arange(1600, dtype=torch.float32)
-        torch.testing.assert_close(wave * 2**14, expected, rtol=0, atol=0.05)
-        again = speed_view(video, audio, make_rng(seed), num_frames=16, num_samples=1600)
-        assert again[2] == label and torch.equal(again[0], clip)
-        labels.add(label)
-    assert labels == {0, 1, 2, 3}
 
-
-def test_speed_label_is_drawn_before_the_read():
-    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
-    label = draw_speed_label(rng_a)
-    speed = DEFAULT_SPEEDS[label]
-    spec = WindowSpec(0.64, fps=FPS).at_speed(speed)  # what the reader must fetch
-    source = indexed_frames(spec.num_frames)
-    clip, _, label_b = speed_view(source, None, rng_b, num_frames=16)
-    assert label_b == label and frame_numbers(clip) == list(range(0, 16 * speed, speed))
-
-
-def test_direction_view_reverses_frames_and_waveform():
-    labels = set()
-    for seed in range(16):
-        clip, label = direction_view(indexed_frames(10, first=3), np.random.default_rng(seed))
-        step = np.diff(frame_numbers(clip))
-        assert (label == 1 and np.all(step == -1)) or (label == 0 and np.all(step == 1))
-        wave, wave_label = direction_view(torch.arange(50.0), torch.Generator().manual_seed(seed))
-        assert (wave[0] > wave[-1]) == (wave_label == 1)
-        labels.add(label)
-    assert labels == {0, 1}
 
 
 def test_order_classes_are_fixed_lists():

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from avssl.config.bundled import resolve_config_path
-from avssl.config.schema import load_config
+from avssl.data.dataset import usable_table
 from avssl.data.discovery import discover_media
 from avssl.data.probing import build_manifest, probe_paths
 from avssl.evaluate.pretext import chance_levels, pretext_accuracy
+from avssl.methods.configs import load_config
 from avssl.methods.registry import method_class
-from avssl.train.data import usable_table
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ def test_decisions_against_hand_computation():
 
 def test_needs_two_files():
     from avssl.config.bundled import resolve_config_path
-    from avssl.config.schema import load_config
+    from avssl.methods.configs import load_config
 
     config = load_config(resolve_config_path("avts-tiny"))
     with pytest.raises(UsageError, match="at least 2 files"):

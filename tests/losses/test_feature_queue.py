@@ -1,4 +1,4 @@
-"""FeatureQueue: wrap-around with any batch size, aligned metadata, state_dict round trip, masking."""
+"""FeatureQueue: wrap-around with any batch size, keys aligned with video ids, state_dict round trip, masking."""
 
 import math
 
@@ -12,15 +12,12 @@ from avssl.losses.queue import EMPTY_ID, FeatureQueue
 def _batch(first_id: int, size: int, dim: int = 4):
     ids = torch.arange(first_id, first_id + size)
     keys = ids.float().view(-1, 1).expand(size, dim).clone()  # key value == video id: traceable
-    return keys, ids, ids // 2, ids.double() * 0.5
+    return keys, ids
 
 
 def _assert_aligned(queue: FeatureQueue, modality=None):
-    c = queue.contents()
     keys = queue.keys(modality)
-    assert torch.equal(keys[:, 0].long(), c.video_id)
-    assert torch.equal(c.group_id, c.video_id // 2)
-    assert torch.equal(c.timestamp, c.video_id.double() * 0.5)
+    assert torch.equal(keys[:, 0].long(), queue.video_ids())
 
 
 def test_wrap_around_with_batch_not_dividing_size():
@@ -31,9 +28,9 @@ def test_wrap_around_with_batch_not_dividing_size():
         assert len(queue) == min(7, 3 * (step + 1))
         _assert_aligned(queue)
     # 12 entries into 7 slots: the newest 7 (ids 5..11) survive, at slot (id % 7)
-    c = queue.contents()
-    assert sorted(c.video_id.tolist()) == list(range(5, 12))
-    assert all(slot == vid % 7 for slot, vid in enumerate(c.video_id.tolist()))
+    ids = queue.video_ids()
+    assert sorted(ids.tolist()) == list(range(5, 12))
+    assert all(slot == vid % 7 for slot, vid in enumerate(ids.tolist()))
     assert int(queue.pointer) == 12 % 7
 
 
@@ -41,15 +38,15 @@ def test_batch_larger_than_queue_keeps_newest():
     queue = FeatureQueue(size=5, dim=4)
     queue.enqueue(*_batch(0, 2), gather=False)
     queue.enqueue(*_batch(100, 12), gather=False)
-    assert sorted(queue.contents().video_id.tolist()) == list(range(107, 112))
+    assert sorted(queue.video_ids().tolist()) == list(range(107, 112))
     _assert_aligned(queue)
     assert int(queue.pointer) == (2 + 12) % 5
 
 
-def test_metadata_defaults_and_two_modalities():
+def test_two_modalities_share_slots():
     queue = FeatureQueue(size=4, dim=2, modalities=("video", "audio"))
     queue.enqueue({"video": torch.ones(3, 2), "audio": -torch.ones(3, 2)}, torch.tensor([1, 2, 3]))
-    assert queue.contents().group_id.tolist() == [EMPTY_ID] * 3
+    assert queue.video_ids().tolist() == [1, 2, 3] and queue.video_id[3] == EMPTY_ID
     assert torch.equal(queue.keys("audio"), -queue.keys("video"))
     with pytest.raises(ValueError, match="modality"):
         queue.keys()
@@ -77,14 +74,6 @@ def test_state_dict_round_trip_resumes_identically(tmp_path):
         FeatureQueue(size=5, dim=4).load_state_dict(queue.state_dict())
 
 
-def test_cast_keeps_float64_timestamps():
-    queue = FeatureQueue(size=2, dim=2)
-    queue.enqueue(torch.ones(1, 2), torch.tensor([0]), timestamp=torch.tensor([7200.123456], dtype=torch.float64))
-    queue.half()
-    assert queue.keys().dtype == torch.float16 and queue.timestamp.dtype == torch.float64
-    assert queue.contents().timestamp.item() == 7200.123456
-
-
 def test_same_video_queue_entries_are_masked_out_of_negatives():
     queue = FeatureQueue(size=6, dim=3)
     eye = torch.eye(3)
@@ -93,7 +82,7 @@ def test_same_video_queue_entries_are_masked_out_of_negatives():
     query = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     key = torch.tensor([[0.8, 0.6, 0.0], [0.0, 0.6, 0.8]])
     video_id = torch.tensor([0, 2])
-    exclude = pair_mask(video_id, queue.contents().video_id)
+    exclude = pair_mask(video_id, queue.video_ids())
     masked = info_nce_with_queue(query, key, queue.keys(), 0.5, queue_exclude_mask=exclude)
     # hand value: each query keeps its positive, the other batch key and the 4 slots of other videos
     sims = [[0.8, 0.0, 0.0, 0.0, 0.0, 0.0], [0.6, 0.6, 0.0, 0.0, 0.0, 0.0]]

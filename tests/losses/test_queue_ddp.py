@@ -18,7 +18,7 @@ def _worker(rank: int, world: int, store_path: str, out_dir: str) -> None:
         batch = 2 + rank  # unequal shapes across ranks: all_gather needs padding
         ids = torch.arange(batch) + 100 * rank
         keys = ids.float().view(-1, 1).repeat(1, 2)
-        queue.enqueue(keys, ids, group_id=torch.full((batch,), rank), timestamp=ids.double() / 10)
+        queue.enqueue(keys, ids)
         torch.save(queue.state_dict(), os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -37,6 +37,5 @@ def test_gathered_enqueue_puts_both_ranks_keys_in_both_queues(tmp_path):
     n = int(state["num_filled"])
     assert n == 5 and int(state["pointer"]) == 5
     assert state["video_id"][:n].tolist() == [0, 1, 100, 101, 102]
-    assert state["group_id"][:n].tolist() == [0, 0, 1, 1, 1]
     assert torch.equal(state["keys_key"][:n, 0].long(), state["video_id"][:n])
-    assert torch.equal(state["timestamp"][:n], state["video_id"][:n].double() / 10)
+

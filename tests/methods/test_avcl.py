@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from avssl.config.schema import load_config
 from avssl.config.typed import ConfigError
 from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_samples
 from avssl.data.probing import build_manifest, probe_paths
-from avssl.data.synthetic.encode import write_media
-from avssl.methods.avcl import Method, Params
-from avssl.methods.avcl_finetune import FinetuneMethod, LabelledTable, centre_start
+from avssl.data.recipes.finetune import LabelledTable
+from avssl.media.writer import write_media
+from avssl.methods.avcl import AVCL, AVCLParams
+from avssl.methods.avcl_finetune import AVCLFinetune
+from avssl.methods.configs import load_config
 from avssl.methods.registry import method_class
+from avssl.models.state_dict import CheckpointMismatchError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "src" / "avssl" / "configs"
 FPS, SECONDS, SR, SIZE = 8, 2.0, 16000, 48
@@ -91,7 +92,7 @@ def test_configs_load_and_validate() -> None:
     for name in ("avcl.yaml", "avcl-tiny.yaml"):
         config = load_config(CONFIGS / name)
         assert config.method.name == "avcl"
-        assert isinstance(config.method.params, Params)
+        assert isinstance(config.method.params, AVCLParams)
     paper = load_config(CONFIGS / "avcl.yaml").method.params
     assert (paper.cross_modal_temperature, paper.fusion.dim, paper.alignment.off_diagonal_weight) == (0.07, 256, 0.005)
     with pytest.raises(ConfigError, match="method.fused_temperature"):
@@ -103,7 +104,7 @@ def test_configs_load_and_validate() -> None:
 def test_method_builds_from_tiny_config() -> None:
     config = tiny_config()
     method = method_class("avcl")(config)
-    assert isinstance(method, Method)
+    assert isinstance(method, AVCL)
     assert method.fusion.out_dim == 64 and method.fused_head.out_dim == 32
     assert method.alignment.video_proj.in_dim == method.video_encoder.out_dim
 
@@ -111,7 +112,7 @@ def test_method_builds_from_tiny_config() -> None:
 def test_recipe_gives_two_views_of_one_window(pretrain_files) -> None:
     config = tiny_config()
     table = FileTable.from_manifest(manifest_of(pretrain_files))
-    dataset = ClipDataset(table, Method(config).recipe(table), seed=0)
+    dataset = ClipDataset(table, AVCL(config).recipe(table), seed=0)
     sample = dataset[SampleKey(0, 0)]
     assert sample["video"].shape == (2, 3, 8, 32, 32) and sample["video"].dtype == torch.uint8
     assert not torch.equal(sample["video"][0], sample["video"][1])  # independent crops
@@ -124,7 +125,7 @@ def test_recipe_gives_two_views_of_one_window(pretrain_files) -> None:
 def test_pretraining_lowers_the_loss(pretrain_files, one_thread) -> None:
     torch.manual_seed(0)
     config = tiny_config("trainer.max_steps=30", "data.clip.frames=4")
-    method = Method(config)
+    method = AVCL(config)
     table = FileTable.from_manifest(manifest_of(pretrain_files))
     dataset = ClipDataset(table, method.recipe(table), seed=0)
     batches = [collate_samples([dataset[SampleKey(i, epoch)] for i in range(len(table))]) for epoch in range(2)]
@@ -144,7 +145,7 @@ def test_pretraining_lowers_the_loss(pretrain_files, one_thread) -> None:
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.1, losses
 
 
-def finetune_batch(method: FinetuneMethod, labelled: LabelledTable, train: bool, epoch: int = 0) -> dict:
+def finetune_batch(method: AVCLFinetune, labelled: LabelledTable, train: bool, epoch: int = 0) -> dict:
     dataset = ClipDataset(labelled.table, method.recipe(labelled, train=train), seed=0)
     return collate_samples([dataset[SampleKey(i, epoch)] for i in range(len(labelled))])
 
@@ -156,7 +157,7 @@ def test_finetuning_learns_the_classes(labelled_files, one_thread) -> None:
     labelled = LabelledTable.from_manifest(manifest_of(paths, labels))
     assert labelled.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     config = tiny_config("trainer.max_steps=30", "optim.lr=0.003", "data.clip.frames=4")
-    method = FinetuneMethod(config, num_classes=3)
+    method = AVCLFinetune(config, num_classes=3)
     train_batches = [finetune_batch(method, labelled, True, epoch) for epoch in range(3)]
     eval_batch = finetune_batch(method, labelled, False)
     optimizers = method.configure_optimizers()
@@ -187,7 +188,7 @@ def test_missing_audio_is_masked_in_finetuning(labelled_files) -> None:
     files = [paths[3], silent]
     labelled = LabelledTable(FileTable.from_manifest(manifest_of(files)), np.array([1, 0]))
     assert labelled.table.has_audio.tolist() == [True, False]
-    method = FinetuneMethod(tiny_config(), num_classes=3).eval()
+    method = AVCLFinetune(tiny_config(), num_classes=3).eval()
     batch = finetune_batch(method, labelled, train=False)
     assert batch["audio_present"].tolist() == [True, False]
     assert not batch["audio"][1].any()
@@ -206,31 +207,24 @@ def test_missing_audio_is_masked_in_finetuning(labelled_files) -> None:
     torch.testing.assert_close(masked[0], masked_noise[0])
 
 
-def test_finetune_loads_pretrained_weights(tmp_path) -> None:
+def test_finetune_loads_pretrained_weights() -> None:
     config = tiny_config()
-    pretrained = Method(config)
-    path = tmp_path / "pretrain.ckpt"
-    torch.save({"state_dict": pretrained.state_dict()}, path)
-    method = FinetuneMethod(config, num_classes=4)
-    assert method.load_pretrained(path) == ["video_encoder", "audio_encoder", "fusion"]
+    pretrained = AVCL(config)
+    method = AVCLFinetune(config, num_classes=4)
+    assert method.load_pretrained(pretrained.state_dict(), "pretrain.ckpt") == ["video_encoder", "audio_encoder", "fusion"]
     for part in ("video_encoder", "audio_encoder", "fusion"):
         ours, theirs = getattr(method.classifier, part).state_dict(), getattr(pretrained, part).state_dict()
         assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
     assert not any(k.startswith(("video_encoder.", "audio_encoder.")) for k in method.state_dict())
-    torch.save({"state_dict": {k: v for k, v in pretrained.state_dict().items() if k.startswith("video_")}}, path)
-    with pytest.raises(Exception, match="no audio_encoder weights"):
-        method.load_pretrained(path)
+    video_only = {k: v for k, v in pretrained.state_dict().items() if k.startswith("video_")}
+    with pytest.raises(CheckpointMismatchError, match="pretrain.ckpt has no weights under 'audio_encoder.'"):
+        method.load_pretrained(video_only, "pretrain.ckpt")
+    wider = AVCL(load_config(CONFIGS / "avcl-tiny.yaml", ["method.fusion.dim=128"])).state_dict()
+    with pytest.raises(CheckpointMismatchError, match="fusion does not match the model: first differing key"):
+        method.load_pretrained(wider, "wide.ckpt")
 
 
 def test_labelled_table_rejects_unlabelled_files() -> None:
     table = FileTable(np.array(["a.mp4", "b.mp4"]), np.array([2.0, 2.0]), np.array([True, True]), np.array([0, 1]))
     with pytest.raises(Exception, match="b.mp4: no label"):
         LabelledTable(table, np.array([0, -1]))
-    assert centre_start(10.0, 1.0, 8.0) == 4.5 and centre_start(0.5, 1.0, 8.0) == 0.0
-
-
-def test_avcl_exposes_finetune_method() -> None:
-    import avssl.methods.avcl as avcl
-
-    assert avcl.FinetuneMethod is FinetuneMethod
-    assert os.path.basename(avcl.__file__) == "avcl.py"

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from avssl.config.schema import load_config
 from avssl.config.typed import ConfigError
 from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_samples
 from avssl.data.probing import build_manifest, probe_paths
-from avssl.data.synthetic.encode import write_media
+from avssl.media.writer import write_media
+from avssl.methods.configs import load_config
 from avssl.methods.curriculum import HardNegativeCurriculum
 from avssl.methods.registry import method_class
 

@@ -10,13 +10,14 @@ import lightning as L
 import pytest
 import torch
 
-from avssl.config.schema import load_config
+from avssl.data.dataset import usable_table
 from avssl.data.manifest import Manifest
 from avssl.data.probing import build_manifest, probe_paths
 from avssl.data.synthetic import generate_world, preset
 from avssl.evaluate.sync import SyncPairs, sync_accuracy, sync_decisions, sync_pairs
+from avssl.methods.configs import load_config
 from avssl.methods.registry import method_class
-from avssl.train.data import build_loader, usable_table
+from avssl.train.data import build_loader
 
 TRAIN_CLIPS = 34
 HELD_OUT_CLIPS = 16

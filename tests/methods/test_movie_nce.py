@@ -16,19 +16,25 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from avssl.config.schema import load_config
 from avssl.config.typed import ConfigError
 from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_samples
+from avssl.data.recipes.movie_nce import MovieNCERecipe
 from avssl.media import MediaReader
-from avssl.methods.movie_nce import Method, MovieMeanBank, near_duplicate_mask, within_movie_share
+from avssl.methods.configs import load_config
+from avssl.methods.movie_nce import (
+    MovieMeanBank,
+    MovieNCE,
+    near_duplicate_mask,
+    within_movie_share,
+)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "src" / "avssl" / "configs"
 TINY = CONFIGS / "movie-nce-tiny.yaml"
 
 
-def tiny_method(*overrides: str) -> Method:
+def tiny_method(*overrides: str) -> MovieNCE:
     torch.manual_seed(0)
-    return Method(load_config(TINY, list(overrides)))
+    return MovieNCE(load_config(TINY, list(overrides)))
 
 
 def fake_table(groups: list[int], durations: list[float]) -> FileTable:
@@ -65,15 +71,10 @@ def test_configs_load_and_the_paper_config_derives_clips_per_movie():
     assert tiny.method.name == paper.method.name == "movie-nce"
     assert paper.method.params.temperature == pytest.approx(0.07)
     table = fake_table(list(range(4)), [3600.0] * 4)
-    sampler, is_batch = Method.train_sampler(_stub(paper), table, rank=0, world_size=1)
+    sampler, is_batch = MovieNCERecipe(table, paper).train_sampler(rank=0, world_size=1)
     assert is_batch
     # batch 64, share 0.5: the divisor of 64 nearest to 0.5 * 63 + 1 is 32 -> 2 movies x 32 clips
     assert (sampler.plan.groups_per_batch, sampler.plan.clips_per_group) == (2, 32)
-
-
-def _stub(config):
-    """An object carrying what train_sampler reads, so the paper config needs no full-size model."""
-    return type("Stub", (), {"config": config, "params": config.method.params})()
 
 
 def test_bad_method_keys_name_themselves():
@@ -98,7 +99,7 @@ def test_train_sampler_batches_have_the_configured_within_movie_share(share, mov
     durations = [60.0, 45.0, 12.0, 20.0, 120.0, 30.0, 6.0, 40.0, 90.0]
     method = tiny_method(f"method.within_movie_share={share}", "data.batch_size=8")
     table = fake_table(groups, durations)
-    sampler, is_batch = method.train_sampler(table, rank=0, world_size=1)
+    sampler, is_batch = method.recipe(table).train_sampler(rank=0, world_size=1)
     assert is_batch and sampler.plan.clips_per_group == clips
     expected = (clips - 1) / (8 - 1)
     seen_batches = 0
@@ -125,8 +126,8 @@ def test_train_sampler_batches_have_the_configured_within_movie_share(share, mov
 def test_ranks_split_the_batches():
     method = tiny_method()
     table = fake_table([0, 1, 2, 3, 4, 5], [60.0] * 6)
-    first, _ = method.train_sampler(table, rank=0, world_size=2)
-    second, _ = method.train_sampler(table, rank=1, world_size=2)
+    first, _ = method.recipe(table).train_sampler(rank=0, world_size=2)
+    second, _ = method.recipe(table).train_sampler(rank=1, world_size=2)
     assert len(first) == len(second) >= 1
     assert [b for b in first] != [b for b in second]
 
@@ -275,7 +276,7 @@ def test_intra_video_loss_and_logged_components_on_a_synthetic_batch(debias):
 @pytest.mark.slow
 def test_thirty_steps_on_demo_movies_lower_the_loss(demo_movies):
     method = tiny_method()
-    sampler, _ = method.train_sampler(demo_movies, rank=0, world_size=1)
+    sampler, _ = method.recipe(demo_movies).train_sampler(rank=0, world_size=1)
     dataset = ClipDataset(demo_movies, method.recipe(demo_movies), seed=0)
     batches = []
     for epoch in range(2):  # keys carry the epoch, as the training engine's wrapper makes them

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from avssl.config.schema import load_config
 from avssl.config.typed import ConfigError
 from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_samples
 from avssl.data.probing import build_manifest, probe_paths
-from avssl.data.synthetic.encode import write_media
 from avssl.data.synthetic.framecode import coded_frames, decode_frame_index
 from avssl.data.views import order_classes
+from avssl.media.writer import write_media
+from avssl.methods.configs import load_config
 from avssl.methods.registry import method_class
 
 # training_step logs through Lightning, which warns when called outside a Trainer (as here)

@@ -99,7 +99,7 @@ def _without(manifest_path: Path, name: str, out: Path) -> Path:
 
 
 def test_pretrain_leaves_out_bad_rows_and_lists_them(probed, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="avssl.train.engine")
+    caplog.set_level(logging.INFO, logger="avssl.train.table")
     run_dir = tmp_path / "run"
     data = _without(probed[0], "one_frame.mp4", tmp_path / "data.csv")
     code = main(["pretrain", "--config", write_config(tmp_path / "c.yaml"), "--data", str(data),

@@ -51,10 +51,7 @@ def test_missing_manifest_exits_2(tmp_path, capsys):
 
 @pytest.mark.parametrize("verb", list(VERBS))
 def test_every_verb_help_shows_an_example(verb, capsys):
-    try:
-        importlib.import_module(f"avssl.cli.{VERBS[verb][0]}")
-    except ImportError as err:
-        pytest.skip(f"verb {verb!r}: its module does not import yet ({err})")
+    importlib.import_module(f"avssl.cli.{VERBS[verb][0]}")  # a verb whose module breaks fails here
     with pytest.raises(SystemExit) as exit_:
         main([verb, "--help"])
     assert exit_.value.code == 0

@@ -10,9 +10,13 @@ from corpus import write_config
 from avssl.cli import main
 from avssl.errors import UsageError
 from avssl.evaluate.features import load_features
-from avssl.models.checkpoint import TRAINING_FORMAT_VERSION, load_encoder
 from avssl.models.factory import build_encoder
-from avssl.train.checkpoint_io import CheckpointError, atomic_torch_save, safe_load
+from avssl.train.checkpoint_format import (
+    TRAINING_FORMAT_VERSION,
+    load_encoder,
+    safe_load,
+)
+from avssl.train.checkpoint_io import CheckpointError, atomic_torch_save
 
 RAN = []
 

@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from avssl.errors import UsageError
-from avssl.models import CheckpointMismatchError, build_audio_encoder, build_video_encoder, load_encoder, save_encoder
+from avssl.models import (
+    CheckpointMismatchError,
+    build_audio_encoder,
+    build_video_encoder,
+)
+from avssl.train.checkpoint_format import load_encoder, save_encoder
 
 
 def perturb_batch_norm(module: nn.Module) -> None:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+
+import numpy as np
+import pytest
 from train_support import TINY, losses, tiny
 
-from avssl.config.schema import config_to_dict, load_config
-from avssl.train.checkpoint_io import safe_load
+from avssl.config.bundled import BUNDLED_CONFIGS as CONFIGS
+from avssl.config.schema import config_to_dict
+from avssl.data.probing import build_manifest, probe_paths
+from avssl.errors import UsageError
+from avssl.media.writer import write_media
+from avssl.methods.configs import load_config
+from avssl.train.checkpoint_format import safe_load
 
 
 def test_run_writes_config_checkpoint_and_metrics(uninterrupted):
@@ -36,7 +45,6 @@ def test_run_writes_config_checkpoint_and_metrics(uninterrupted):
 
 
 def test_clip_keys_and_rate_are_logged(uninterrupted):
-    import csv
 
     with open(uninterrupted / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -46,7 +54,6 @@ def test_clip_keys_and_rate_are_logged(uninterrupted):
 
 
 def test_online_probe_logs_knn_accuracy(uninterrupted):
-    import csv
 
     with open(uninterrupted / "metrics.csv", newline="") as f:
         values = [float(r["probe/knn_top1"]) for r in csv.DictReader(f) if r.get("probe/knn_top1")]
@@ -54,27 +61,36 @@ def test_online_probe_logs_knn_accuracy(uninterrupted):
     assert all(v in {i / 8 for i in range(9)} for v in values), "a share of the 8 probe clips"
 
 
-def test_knn_top1_against_hand_computation():
+def test_online_probe_warns_once_when_k_is_clamped_to_the_other_clips(monkeypatch, caplog):
+    """k >= N: every other clip votes, so each prediction is the majority class of the rest."""
+    import logging
+    from types import SimpleNamespace
+
     import torch
 
-    from avssl.train.probe import knn_top1
+    from avssl.train import probe
 
-    # 1-D directions on the unit circle: angles 0, 10, 20 degrees (class 0) and 90, 100 (class 1), 25 (class 1)
-    angles = torch.tensor([0.0, 10.0, 20.0, 90.0, 100.0, 25.0]) * torch.pi / 180
-    features = torch.stack([angles.cos(), angles.sin()], dim=1)
-    labels = torch.tensor([0, 0, 0, 1, 1, 1])
-    # k=1: nearest other of each: 10->0 ok, 0->10 ok, 20->25 wrong, 90->100 ok, 100->90 ok, 25->20 wrong
-    assert knn_top1(features, labels, k=1) == 4 / 6
-    # k=3 majority: 0:{10,20,25}->0 ok; 10:{0,20,25}->0 ok; 20:{25,10,0}->0 ok; 90:{100,25,20}->? 1,1,0 -> 1 ok;
-    # 100:{90,25,20} -> 1,1,0 -> 1 ok; 25:{20,10,0} -> 0 wrong
-    assert knn_top1(features, labels, k=3) == 5 / 6
+    labels = torch.tensor([0, 0, 1, 1])
+    monkeypatch.setattr(probe, "load_probe_clips", lambda path, config: (torch.zeros(4, 3), labels))
+    config = SimpleNamespace(probe=SimpleNamespace(manifest="probe.csv", k=5))
+    with caplog.at_level(logging.WARNING, logger="avssl.train.probe"):
+        callback = probe.OnlineProbe(config)
+    assert callback.k == 3
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "online probe: probe.k=5 but only 4 clips: k is clamped to 3, so every other clip votes and each "
+        "prediction is the majority class of the rest"]
+    caplog.clear()
+    config.probe.k = 3
+    with caplog.at_level(logging.WARNING, logger="avssl.train.probe"):
+        assert probe.OnlineProbe(config).k == 3
+    assert not caplog.records
 
 
 def test_bundled_config_on_the_demo_world(tmp_path, tiny_world):
     """`avssl pretrain --config avts-tiny` on a manifest of the demo world (clips, movies, UCF-style set)."""
     from avssl.cli import main
     from avssl.data.discovery import discover_media
-    from avssl.data.probing import build_manifest, probe_paths
+
 
     paths = [str(p) for p in discover_media([str(tiny_world)])]
     manifest = tmp_path / "demo.csv"
@@ -86,3 +102,31 @@ def test_bundled_config_on_the_demo_world(tmp_path, tiny_world):
     assert sorted(losses(tmp_path / "run" / "metrics.csv")) == [0, 1, 2]
     assert safe_load(tmp_path / "run" / "checkpoints" / "last.ckpt")["avssl_config"]["model"]["video"] == {
         "name": "r2plus1d_18-tiny"}
+
+
+def test_avcl_trains_on_files_without_audio_and_avts_leaves_them_out(tmp_path, videos):
+    """AVCL keeps video-only files (their audio masked), so a manifest of 4 files with audio and 4
+    without fills a batch of 8 for avcl; avts needs both streams and refuses the same batch."""
+    from avssl.data.manifest import Manifest
+    from avssl.train.engine import pretrain
+
+    silent = []
+    for i in range(4):
+        path = tmp_path / f"silent{i}.mp4"
+        frames = np.full((75, 48, 64, 3), 40 * i, dtype=np.uint8)
+        write_media(str(path), frames, 25)
+        silent.append(str(path))
+    paths = videos[:4] + silent
+    manifest = tmp_path / "mixed.csv"
+    build_manifest(paths, probe_paths(paths, workers=0, progress=False)).save(manifest)
+    assert int(Manifest.load(manifest).usable_mask("both").sum()) == 4
+    overrides = ["trainer.max_steps=2", "data.batch_size=8", "data.num_workers=0", "data.clip.frames=4",
+                 "data.video_augment.size=16", "trainer.log_every_n_steps=1"]
+    avcl = load_config(CONFIGS / "avcl-tiny.yaml", overrides)
+    pretrain(avcl, manifest, tmp_path / "avcl")
+    with open(tmp_path / "avcl" / "metrics.csv", newline="") as f:
+        missing = [float(r["train/audio_missing"]) for r in csv.DictReader(f) if r.get("train/audio_missing")]
+    assert missing and all(m > 0 for m in missing)  # every batch of 8 holds the 4 silent files
+    avts = load_config(CONFIGS / "avts-tiny.yaml", overrides)
+    with pytest.raises(UsageError, match="data.batch_size': 8 is more than the 4 usable files"):
+        pretrain(avts, manifest, tmp_path / "avts")

@@ -21,7 +21,7 @@ KILL_SCRIPT = """
 import os, signal, sys
 import lightning as L
 import torch
-from avssl.config.schema import load_config
+from avssl.methods.configs import load_config
 from avssl.train.engine import pretrain
 
 class KillAfterStep(L.Callback):

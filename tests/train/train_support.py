@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from avssl.data.probing import build_manifest, probe_paths
-from avssl.data.synthetic.encode import write_media
+from avssl.media.writer import write_media
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def tiny_config(tmp_path) -> Path:
 def tiny(**overrides):
     """The tiny config with dotted overrides, e.g. tiny(**{"trainer.max_steps": 2})."""
     from avssl.config.overrides import apply_overrides
-    from avssl.config.schema import config_from_dict
+    from avssl.methods.configs import config_from_dict
 
     return config_from_dict(apply_overrides(TINY, [f"{k}={v}" for k, v in overrides.items()]))
 

@@ -43,8 +43,8 @@ def _spec(args: argparse.Namespace):  # noqa: ANN202 - a CacheSpec
     rate, fps, size = args.sample_rate, args.fps, args.size
     if args.config:
         from avssl.config.bundled import resolve_config_path
-        from avssl.config.schema import load_config
         from avssl.data.clip_io import decode_short_side
+        from avssl.methods.configs import load_config
 
         data = load_config(resolve_config_path(args.config)).data
         if (args.kind == "audio" and rate) or (args.kind == "frames" and (fps or size)):

@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from avssl.demo.pipeline import FULL, METHODS, QUICK, run_demo
     from avssl.errors import UsageError
-    from avssl.evaluate.demo import FULL, METHODS, QUICK, run_demo
 
     methods = list(METHODS) if args.method == "all" else [args.method]
     plan = QUICK if args.quick else FULL

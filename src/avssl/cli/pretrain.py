@@ -42,11 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avssl.config.schema import load_config
     from avssl.data.dataset import SampleFailedError
+    from avssl.methods.configs import load_config
     from avssl.train.callbacks import TooManyFailuresError
     from avssl.train.checkpoint_io import CheckpointError
-    from avssl.train.engine import BadManifestRowsError, LoaderWorkerError, pretrain
+    from avssl.train.engine import LoaderWorkerError, pretrain
+    from avssl.train.table import BadManifestRowsError
 
     # Lightning logs through its own handler; without this every line also reaches the root handler
     logging.getLogger("lightning.pytorch").propagate = False

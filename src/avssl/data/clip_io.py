@@ -7,11 +7,10 @@ the GPU; colour, normalisation and log-mel run on the device in batch (avssl.met
 from __future__ import annotations
 
 import torch
-
 import torch.nn.functional as F
 
+from avssl.config.data import VideoAugmentConfig
 from avssl.data.transforms import (
-    VideoAugmentConfig,
     center_crop,
     resize_short_side,
     sample_crop_boxes,
@@ -44,29 +43,31 @@ def read_video_clip(
     size = (augment.size, augment.size)
     if generator is None:
         return center_crop(resize_short_side(to_channels_first(frames), augment.size), size).contiguous()
-    return random_crop_flip(frames, size, augment, generator)
+    return random_crop_flip(frames, size, augment, generator)[0]
 
 
 def random_crop_flip(frames: torch.Tensor, size: tuple[int, int], augment: VideoAugmentConfig,
-                     generator: torch.Generator) -> torch.Tensor:
-    """uint8 [T, H, W, 3] -> uint8 [3, T, size]: a random resized crop (one box for all frames) and a
-    horizontal flip with probability augment.flip_p; the draws of transforms.random_resized_crop
-    followed by transforms.random_horizontal_flip, so the same generator gives the same box and flip.
+                     generator: torch.Generator, views: int = 1) -> torch.Tensor:
+    """uint8 [T, H, W, 3] -> uint8 [views, 3, T, size]: per view a random resized crop (one box for all
+    its frames) and a horizontal flip with probability augment.flip_p. The boxes of all views are drawn
+    first (avssl.data.transforms.sample_crop_boxes), then the flips, so a generator gives the same
+    views whatever the frames.
 
     The resize runs on uint8 in the frames' own channels-last layout (antialiased bilinear), which
-    torch does ~25x faster than on float: it was most of a cached sample's time. Values may differ by
-    1 from the float path's rounding.
+    torch does ~25x faster than on float: it was most of a cached sample's time.
     """
-    box = sample_crop_boxes(1, frames.shape[1], frames.shape[2], augment.crop_scale, augment.crop_ratio,
-                            generator=generator)
-    top, left, h, w = box[0].tolist()
-    crop = frames[:, top:top + h, left:left + w].permute(0, 3, 1, 2)  # [T, 3, h, w], channels-last view
-    if (h, w) != tuple(size):
-        crop = F.interpolate(crop, size=size, mode="bilinear", align_corners=False, antialias=True)
-    flip = bool(torch.rand(1, generator=generator)[0] < augment.flip_p)
-    if flip:
-        crop = crop.flip(-1)
-    return crop.permute(1, 0, 2, 3).contiguous()  # [3, T, S, S]
+    boxes = sample_crop_boxes(views, frames.shape[1], frames.shape[2], augment.crop_scale, augment.crop_ratio,
+                              generator=generator)
+    flips = (torch.rand(views, generator=generator) < augment.flip_p).tolist()
+    out = []
+    for (top, left, h, w), flip in zip(boxes.tolist(), flips):
+        crop = frames[:, top:top + h, left:left + w].permute(0, 3, 1, 2)  # [T, 3, h, w], channels-last view
+        if (h, w) != tuple(size):
+            crop = F.interpolate(crop, size=size, mode="bilinear", align_corners=False, antialias=True)
+        if flip:
+            crop = crop.flip(-1)
+        out.append(crop.permute(1, 0, 2, 3))  # [3, T, S, S]
+    return torch.stack(out).contiguous()
 
 
 def read_frames(reader: MediaReader, start: float, num_frames: int, fps: float, size: int) -> torch.Tensor:

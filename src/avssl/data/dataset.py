@@ -21,13 +21,11 @@ from torch.utils.data import Dataset, default_collate
 
 from avssl.data.cache import CachedReader, ClipCache
 from avssl.data.sampling import rng_for
+from avssl.data.streams import SampleStream
 from avssl.media import MediaError, MediaReader
 
 log = logging.getLogger(__name__)
 
-# random streams of one sample; each recipe draws from its own so adding a draw elsewhere changes nothing
-STREAM_RECIPE = 11
-STREAM_AUGMENT = 12
 
 
 class SampleKey(NamedTuple):
@@ -62,6 +60,12 @@ class FileTable(NamedTuple):
 
     def __len__(self) -> int:
         return len(self.durations)
+
+
+def usable_table(manifest: Any, streams: str = "both") -> tuple[FileTable, int]:
+    """(FileTable of the rows that decode and hold `streams` ("both" or "video"), rows left out)."""
+    mask = manifest.usable_mask(streams)
+    return FileTable.from_manifest(manifest.take(np.flatnonzero(mask))), int((~mask).sum())
 
 
 class ReaderOpener:
@@ -102,10 +106,10 @@ class SampleContext:
             self._readers[index] = self._open(str(self.table.paths[index]))
         return self._readers[index]
 
-    def rng(self, stream: int = STREAM_RECIPE) -> np.random.Generator:
+    def rng(self, stream: int = SampleStream.RECIPE) -> np.random.Generator:
         return rng_for(self.seed, self.key.epoch, self.index, stream)
 
-    def torch_generator(self, stream: int = STREAM_AUGMENT) -> torch.Generator:
+    def torch_generator(self, stream: int = SampleStream.AUGMENT) -> torch.Generator:
         seed = int(self.rng(stream).integers(0, 2**63 - 1))
         return torch.Generator().manual_seed(seed)
 

@@ -3,92 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from avssl.errors import UsageError
+from avssl.config.data import LogMelConfig
 
-_PAD_MODES = ("constant", "reflect")
 _COMPUTE_DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
-
-@dataclass(frozen=True)
-class LogMelConfig:
-    """How a waveform becomes a log-mel spectrogram.
-
-    Defaults (assumed, the field's usual audio front end; change them in the config):
-    16 kHz mono, 25 ms Hann window (400 samples) zero-padded to a 512-point FFT, 10 ms hop
-    (160 samples), 64 Slaney-normalised mel bands over 0 Hz .. Nyquist, power spectrogram,
-    decibels relative to ``ref`` = 1.0 with floor ``amin`` = 1e-10 and a dynamic range clipped
-    to ``top_db`` = 80 dB below each example's maximum (librosa's ``power_to_db`` defaults;
-    ``top_db=None`` disables the clip). ``center=True`` pads ``n_fft // 2`` samples on both
-    sides (zeros, as librosa >= 0.10 does), so a clip of N samples has ``1 + N // hop_length``
-    frames; ``center=False`` gives ``1 + (N - n_fft) // hop_length``.
-
-    ``compute_dtype`` is the precision of the STFT and filterbank product; the output has the
-    input's dtype. "float64" (default) matches librosa to ~1e-6 dB even 80 dB below the peak, and
-    costs about 1.5x float32 on CPU, small beside video decoding; "float32" is faster on GPUs with
-    slow float64 and differs from librosa by up to ~2e-3 dB in the quietest bins (FFT rounding).
-    """
-
-    sample_rate: int = 16000
-    n_fft: int = 512
-    win_length: int = 400
-    hop_length: int = 160
-    n_mels: int = 64
-    f_min: float = 0.0
-    f_max: float | None = None
-    power: float = 2.0
-    ref: float = 1.0
-    amin: float = 1e-10
-    top_db: float | None = 80.0
-    center: bool = True
-    pad_mode: str = "constant"
-    compute_dtype: str = "float64"
-
-    def __post_init__(self) -> None:
-        for key in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise UsageError(f"log_mel.{key} must be a positive integer, got {value!r}")
-        if self.win_length > self.n_fft:
-            raise UsageError(
-                f"log_mel.win_length ({self.win_length}) must not exceed log_mel.n_fft ({self.n_fft})"
-            )
-        nyquist = self.sample_rate / 2
-        if not 0.0 <= self.f_min < self.upper_frequency <= nyquist:
-            raise UsageError(
-                f"log_mel.f_min ({self.f_min}) and log_mel.f_max ({self.f_max}) must satisfy "
-                f"0 <= f_min < f_max <= sample_rate / 2 ({nyquist})"
-            )
-        if self.power <= 0 or self.ref <= 0 or self.amin <= 0:
-            raise UsageError("log_mel.power, log_mel.ref and log_mel.amin must be positive")
-        if self.top_db is not None and self.top_db < 0:
-            raise UsageError(f"log_mel.top_db must be >= 0 or null, got {self.top_db}")
-        if self.pad_mode not in _PAD_MODES:
-            raise UsageError(f"log_mel.pad_mode must be one of {_PAD_MODES}, got {self.pad_mode!r}")
-        if self.compute_dtype not in _COMPUTE_DTYPES:
-            raise UsageError(
-                f"log_mel.compute_dtype must be one of {tuple(_COMPUTE_DTYPES)}, "
-                f"got {self.compute_dtype!r}"
-            )
-
-    @property
-    def upper_frequency(self) -> float:
-        return self.sample_rate / 2 if self.f_max is None else float(self.f_max)
-
-    def num_frames(self, num_samples: int) -> int:
-        """Frames produced for a waveform of ``num_samples`` samples."""
-        if self.center:
-            return 1 + num_samples // self.hop_length
-        if num_samples < self.n_fft:
-            raise UsageError(
-                f"{num_samples} samples is shorter than log_mel.n_fft ({self.n_fft}) with center=False"
-            )
-        return 1 + (num_samples - self.n_fft) // self.hop_length
-
 
 
 def _hz_to_mel_slaney(hz: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,8 @@
 
 Columns are those of DESIGN.md. Strings live in `PackedStrings` (one byte blob + offsets) and numbers
 in typed numpy arrays, so a Manifest held by DataLoader workers is a handful of objects, not one per
-row. Reading and writing (CSV, Parquet) live in `avssl.data.manifest_io`; `Manifest.load` / `save`
-forward there.
+row. The columns are avssl.data.manifest_schema's; reading and writing them (CSV, Parquet) is
+avssl.data.manifest_io's.
 """
 
 from __future__ import annotations
@@ -15,29 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from avssl.data import manifest_io
+from avssl.data.manifest_schema import COLUMNS, MODALITIES
 from avssl.data.packed_strings import PackedStrings
-
-# column -> numpy dtype; "str" marks a PackedStrings column. Order is the CSV column order.
-COLUMNS: dict[str, Any] = {
-    "path": "str",
-    "duration": np.float64,
-    "has_video": np.bool_,
-    "has_audio": np.bool_,
-    "video_fps": np.float64,
-    "width": np.int32,
-    "height": np.int32,
-    "num_frames": np.int64,
-    "audio_sample_rate": np.int32,
-    "audio_channels": np.int16,
-    "label": "str",
-    "split": "str",
-    "group": "str",
-    "error": "str",
-}
-STRING_COLUMNS = tuple(name for name, dtype in COLUMNS.items() if dtype == "str")
-# a hand-written manifest may leave these out; they default to empty strings
-OPTIONAL_COLUMNS = ("label", "split", "group", "error")
-MODALITIES = ("video", "audio", "both", "any")
 
 
 @dataclass(frozen=True)
@@ -128,15 +108,11 @@ class Manifest:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Manifest:
         """Read a manifest written by `save` (CSV, or Parquet when the name ends .parquet)."""
-        from avssl.data import manifest_io
-
-        return manifest_io.load_manifest(path)
+        return cls(manifest_io.load_columns(path))
 
     def save(self, path: str | os.PathLike) -> str:
         """Write as CSV, or Parquet when the name ends .parquet (needs pyarrow). Returns the path."""
-        from avssl.data import manifest_io
-
-        return manifest_io.save_manifest(self, path)
+        return manifest_io.save_columns({name: self.column(name) for name in COLUMNS}, path)
 
     # access -----------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from avssl.data.manifest import COLUMNS, OPTIONAL_COLUMNS, Manifest
+from avssl.data.manifest_schema import COLUMNS, OPTIONAL_COLUMNS
 from avssl.data.packed_strings import PackedStrings
 from avssl.errors import UsageError
 
@@ -29,23 +29,27 @@ def manifest_format(path: str | os.PathLike) -> str:
     return ext
 
 
-def save_manifest(manifest: Manifest, path: str | os.PathLike) -> str:
-    """Write `manifest` as CSV or Parquet (by extension); parent folders are created. Returns the path."""
+Columns = dict[str, "np.ndarray | PackedStrings"]
+
+
+def save_columns(columns: Columns, path: str | os.PathLike) -> str:
+    """Write a manifest's columns as CSV or Parquet (by extension); parent folders are created.
+    Returns the path."""
     path = os.fspath(path)
     ext = manifest_format(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     if ext == ".parquet":
-        _save_parquet(manifest, tmp)
+        _save_parquet(columns, tmp)
     else:
-        _save_csv(manifest, tmp)
+        _save_csv(columns, tmp)
     os.replace(tmp, path)  # a killed probe never leaves a half-written manifest under the real name
     return path
 
 
-def load_manifest(path: str | os.PathLike) -> Manifest:
-    """Read a manifest; relative paths in it are taken relative to the manifest's folder."""
+def load_columns(path: str | os.PathLike) -> Columns:
+    """Read a manifest's columns; relative paths in it are taken relative to the manifest's folder."""
     path = os.fspath(path)
     ext = manifest_format(path)
     if not os.path.isfile(path):
@@ -53,7 +57,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     raw = _read_parquet(path) if ext == ".parquet" else _read_csv(path)
     columns = _convert(raw, path)
     columns["path"] = _resolve_paths(columns["path"], os.path.dirname(os.path.abspath(path)))
-    return Manifest(columns)
+    return columns
 
 
 # CSV --------------------------------------------------------------------------------------------
@@ -65,18 +69,18 @@ def _format_number(value: float | int | bool, dtype: object) -> str:
     return str(int(value))
 
 
-def _save_csv(manifest: Manifest, path: str) -> None:
-    columns = []
+def _save_csv(columns: Columns, path: str) -> None:
+    cells = []
     for name, dtype in COLUMNS.items():
-        col = manifest.column(name)
+        col = columns[name]
         if dtype == "str":
-            columns.append(col.to_list())
+            cells.append(col.to_list())
         else:
-            columns.append([_format_number(v, dtype) for v in col.tolist()])
+            cells.append([_format_number(v, dtype) for v in col.tolist()])
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
-        writer.writerows(zip(*columns))
+        writer.writerows(zip(*cells))
 
 
 def _read_csv(path: str) -> dict[str, list[str]]:
@@ -118,11 +122,11 @@ def _pyarrow():
     return pyarrow
 
 
-def _save_parquet(manifest: Manifest, path: str) -> None:
+def _save_parquet(columns: Columns, path: str) -> None:
     pa = _pyarrow()
     arrays = {}
     for name, dtype in COLUMNS.items():
-        col = manifest.column(name)
+        col = columns[name]
         arrays[name] = pa.array(col.to_list(), type=pa.string()) if dtype == "str" else pa.array(col)
     pa.parquet.write_table(pa.table(arrays), path)
 

@@ -1,4 +1,6 @@
-"""Seeded augmentations: video (crop, flip, colour, grayscale, normalise), audio (gain, SpecAugment).
+"""Seeded augmentations: video (crop boxes, evaluation resize and crop, colour, grayscale, normalise),
+audio (gain, SpecAugment). The training crop itself runs on uint8 in the loader worker
+(avssl.data.clip_io.random_crop_flip) with the boxes drawn here.
 
 Layout: a clip is channels-first ``[C, T, H, W]`` (C = 3, RGB), a batch of clips ``[B, C, T, H, W]``,
 as the video encoders consume them; ``to_channels_first`` turns the reader's ``[T, H, W, 3]`` into it.
@@ -20,16 +22,13 @@ the example's mean log-mel value.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from avssl.errors import UsageError
+from avssl.config.data import KINETICS_MEAN, KINETICS_STD, AudioAugmentConfig
 
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
 _LUMA = (0.2989, 0.587, 0.114)
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64
@@ -121,35 +120,6 @@ def _resize(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return resized.permute(1, 0, 2, 3)
 
 
-def crop_and_resize(clips: torch.Tensor, boxes: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Crop each clip at its box [B, 4] (top, left, h, w) and resize to ``size`` (h, w)."""
-    batch, single = _as_batch(clips)
-    if boxes.shape != (batch.shape[0], 4):
-        raise ValueError(f"boxes must be [{batch.shape[0]}, 4], got {tuple(boxes.shape)}")
-    out_size = (int(size[0]), int(size[1]))
-    out = torch.stack([
-        _resize(clip[:, :, t : t + h, l : l + w], out_size)
-        for clip, (t, l, h, w) in zip(batch, boxes.tolist())
-    ])
-    return out[0] if single else out
-
-
-def random_resized_crop(
-    clips: torch.Tensor,
-    size: Sequence[int],
-    scale: tuple[float, float] = (0.08, 1.0),
-    ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    *,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """[C, T, H, W] or [B, C, T, H, W] -> same with H, W = ``size``; one box per clip."""
-    batch, _ = _as_batch(clips)
-    boxes = sample_crop_boxes(
-        batch.shape[0], batch.shape[-2], batch.shape[-1], scale, ratio, generator=generator
-    )
-    return crop_and_resize(clips, boxes, size)
-
-
 def resize_short_side(clips: torch.Tensor, size: int) -> torch.Tensor:
     """Resize so the shorter side is ``size``, keeping the aspect (rounded): evaluation resizing."""
     height, width = clips.shape[-2:]
@@ -168,16 +138,6 @@ def center_crop(clips: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         raise ValueError(f"centre crop {h}x{w} is larger than the clip ({height}x{width})")
     top, left = (height - h) // 2, (width - w) // 2
     return clips[..., top : top + h, left : left + w]
-
-
-def random_horizontal_flip(
-    clips: torch.Tensor, p: float = 0.5, *, generator: torch.Generator
-) -> torch.Tensor:
-    """Mirror each clip left-right with probability ``p`` (all its frames together)."""
-    batch, single = _as_batch(clips)
-    flip = (torch.rand(batch.shape[0], generator=generator) < p).to(batch.device)
-    out = torch.where(flip.view(-1, 1, 1, 1, 1), batch.flip(-1), batch)
-    return out[0] if single else out
 
 
 def _grayscale(batch: torch.Tensor) -> torch.Tensor:
@@ -317,85 +277,6 @@ def spec_augment(
     return out[0] if single else out
 
 
-
-
-@dataclass(frozen=True)
-class VideoAugmentConfig:
-    """Training and evaluation video pipeline settings (defaults as in the module docstring;
-    ``size`` 112 px, the field's usual input for R(2+1)D-18 pretraining)."""
-
-    size: int = 112
-    crop_scale: tuple[float, float] = (0.08, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    grayscale_p: float = 0.2
-    mean: tuple[float, float, float] = KINETICS_MEAN
-    std: tuple[float, float, float] = KINETICS_STD
-
-    def __post_init__(self) -> None:
-        if self.size <= 0:
-            raise UsageError(f"video_augment.size must be positive, got {self.size}")
-        for key in ("flip_p", "jitter_p", "grayscale_p"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise UsageError(f"video_augment.{key} must be a probability, got {getattr(self, key)}")
-        if not 0.0 <= self.hue <= 0.5:
-            raise UsageError(f"video_augment.hue must be in [0, 0.5], got {self.hue}")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise UsageError("video_augment.mean and video_augment.std need 3 values, std > 0")
-
-
-
-def augment_video(
-    clips: torch.Tensor, config: VideoAugmentConfig, *, generator: torch.Generator
-) -> torch.Tensor:
-    """Training pipeline: crop -> flip -> colour jitter -> grayscale -> normalise.
-
-    [C, T, H, W] or [B, C, T, H, W], uint8 or float in [0, 1] -> normalised float, H = W = size.
-    """
-    size = (config.size, config.size)
-    out = random_resized_crop(clips, size, config.crop_scale, config.crop_ratio, generator=generator)
-    out = random_horizontal_flip(out, config.flip_p, generator=generator)
-    out = color_jitter(out, config.brightness, config.contrast, config.saturation, config.hue,
-                       config.jitter_p, generator=generator)
-    out = random_grayscale(out, config.grayscale_p, generator=generator)
-    return normalize(out, config.mean, config.std)
-
-
-def evaluation_video(clips: torch.Tensor, config: VideoAugmentConfig) -> torch.Tensor:
-    """Deterministic evaluation pipeline: short side to ``size``, centre crop, normalise."""
-    out = center_crop(resize_short_side(clips, config.size), (config.size, config.size))
-    return normalize(out, config.mean, config.std)
-
-
-@dataclass(frozen=True)
-class AudioAugmentConfig:
-    """Audio augmentation settings: waveform gain range (dB) and SpecAugment masks (log-mel)."""
-
-    gain_db: tuple[float, float] = (-6.0, 6.0)
-    num_freq_masks: int = 2
-    max_freq_width: int = 8
-    num_time_masks: int = 2
-    max_time_width: int = 20
-
-    def __post_init__(self) -> None:
-        if len(self.gain_db) != 2 or self.gain_db[0] > self.gain_db[1]:
-            raise UsageError(f"audio_augment.gain_db must be [low, high], got {self.gain_db}")
-        for key in ("num_freq_masks", "max_freq_width", "num_time_masks", "max_time_width"):
-            if getattr(self, key) < 0:
-                raise UsageError(f"audio_augment.{key} must be >= 0, got {getattr(self, key)}")
-
-
-
-def augment_waveform(
-    waveform: torch.Tensor, config: AudioAugmentConfig, *, generator: torch.Generator
-) -> torch.Tensor:
-    """Random gain on [B, N] or [N]."""
-    return random_gain(waveform, *config.gain_db, generator=generator)
 
 
 def augment_log_mel(

@@ -1,11 +1,8 @@
-"""Pretext views with labels: playback speed, direction, intra-modal order, inter-modal order.
+"""Pretext views with labels: audio playback speed, intra-modal order, inter-modal order.
 
 Video clips are [T, H, W, 3] (uint8 as read_video returns them, or float); waveforms are [N]
 float32. Every view is deterministic given a numpy or torch Generator and returns its integer label.
-
-Speed needs a longer source: a clip of T frames (d seconds) at speed s is read from a window of
-s * T frames (s * d seconds): use `speed_source_frames`, `speed_source_duration` or
-`WindowSpec.at_speed` to size the read *after* drawing the label with `draw_speed_label`.
+Video speed is read from the decoder's frame grid (avssl.data.clip_io.read_video_clip(speed=...)).
 """
 
 from __future__ import annotations
@@ -19,8 +16,6 @@ import torch.nn.functional as F
 
 from avssl.data.sampling.windows import ClipPair, WindowSpec, grid_draw
 
-DEFAULT_SPEEDS: tuple[int, ...] = (1, 2, 4, 8)
-DEFAULT_NUM_SUBCLIPS = 3
 # Inter-modal order labels: where the audio window lies relative to the video window.
 AUDIO_BEFORE, AUDIO_IN_SYNC, AUDIO_AFTER = 0, 1, 2
 FORWARD, REVERSED = 0, 1
@@ -55,35 +50,6 @@ def _check_speed(speed: int) -> int:
     if int(speed) != speed or speed < 1:
         raise ValueError(f"speed must be an integer frame skip >= 1, got {speed!r}")
     return int(speed)
-
-
-def draw_speed_label(rng: Rng, speeds: tuple[int, ...] = DEFAULT_SPEEDS) -> int:
-    """Label k means the clip plays speeds[k] times faster than real time."""
-    for speed in speeds:
-        _check_speed(speed)
-    return draw_index(rng, len(speeds))
-
-
-def speed_source_frames(num_frames: int, speed: int) -> int:
-    """Source frames a clip of `num_frames` at `speed` needs: speed * num_frames."""
-    return _check_speed(speed) * int(num_frames)
-
-
-def speed_source_duration(duration: float, speed: int) -> float:
-    """Source seconds a clip of `duration` s at `speed` needs: speed * duration."""
-    return _check_speed(speed) * float(duration)
-
-
-def video_at_speed(frames: torch.Tensor, speed: int, num_frames: int | None = None) -> torch.Tensor:
-    """Every speed-th frame of the first speed * T source frames: [speed*T, ...] -> [T, ...].
-
-    Output frame j is source frame j * speed. T defaults to len(frames) // speed.
-    """
-    speed = _check_speed(speed)
-    t = frames.shape[0] // speed if num_frames is None else int(num_frames)
-    if t < 1 or frames.shape[0] < speed * t:
-        raise ValueError(f"speed {speed} x {t} frames needs {speed * t} source frames, got {frames.shape[0]}")
-    return frames[: speed * t : speed]
 
 
 @lru_cache(maxsize=16)
@@ -130,42 +96,11 @@ def audio_at_speed(waveform: torch.Tensor, speed: int, num_samples: int | None =
     return out[:n].to(waveform.dtype)
 
 
-def speed_view(
-    video: torch.Tensor | None,
-    audio: torch.Tensor | None,
-    rng: Rng,
-    *,
-    num_frames: int | None = None,
-    num_samples: int | None = None,
-    speeds: tuple[int, ...] = DEFAULT_SPEEDS,
-) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
-    """Draw a speed label and apply the same speed to video [>= s*T, H, W, 3] and audio [>= s*N].
-
-    Returns (video [T, H, W, 3] or None, audio [N] or None, label): label k means speeds[k].
-    The sources must hold at least speed * T frames / speed * N samples for the drawn speed;
-    the leading part is used.
-    """
-    label = draw_speed_label(rng, speeds)
-    speed = speeds[label]
-    out_video = None if video is None else video_at_speed(video, speed, num_frames)
-    out_audio = None if audio is None else audio_at_speed(audio, speed, num_samples)
-    return out_video, out_audio, label
-
-
-# ---------------------------------------------------------------- direction
-
-
-def direction_view(clip: torch.Tensor, rng: Rng) -> tuple[torch.Tensor, int]:
-    """Frames [T, ...] or waveform [N], reversed in time or not. Label 0 forward, 1 reversed."""
-    label = draw_index(rng, 2)
-    return (clip.flip(0) if label == REVERSED else clip), label
-
-
 # ---------------------------------------------------------------- intra-modal order
 
 
 @lru_cache(maxsize=16)
-def order_classes(num_clips: int = DEFAULT_NUM_SUBCLIPS, merge_reverse: bool = False) -> tuple[tuple[int, ...], ...]:
+def order_classes(num_clips: int, merge_reverse: bool = False) -> tuple[tuple[int, ...], ...]:
     """The fixed list of order classes: all permutations of range(num_clips) in lexicographic order
     (num_clips! classes), or with merge_reverse one class per pair {p, reversed p}, represented by
     the lexicographically smaller of the two (num_clips! / 2 classes)."""
@@ -188,7 +123,7 @@ def order_label(permutation: tuple[int, ...], merge_reverse: bool = False) -> in
 def order_view(
     clip: torch.Tensor,
     rng: Rng,
-    num_clips: int = DEFAULT_NUM_SUBCLIPS,
+    num_clips: int,
     merge_reverse: bool = False,
 ) -> tuple[torch.Tensor, int]:
     """Split [L, ...] into num_clips consecutive sub-clips of L // num_clips (a remainder at the

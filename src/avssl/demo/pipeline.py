@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avssl.demo.report import SUMMARY_ROWS, write_demo_report
 from avssl.errors import UsageError
-from avssl.evaluate.demo_report import SUMMARY_ROWS, write_demo_report
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +117,9 @@ def sync_eval_pairs(manifest_path: str, config_name: str):
     """The in-sync / out-of-sync windows of every file of the manifest (none was pretrained on), at
     the config's clip."""
     from avssl.config.bundled import resolve_config_path
-    from avssl.config.schema import load_config
     from avssl.data.manifest import Manifest
     from avssl.evaluate.sync import sync_pairs
+    from avssl.methods.configs import load_config
 
     manifest = Manifest.load(manifest_path)
     return sync_pairs(list(manifest.strings("path")), manifest.column("duration"),
@@ -128,8 +128,8 @@ def sync_eval_pairs(manifest_path: str, config_name: str):
 
 def manifest_table(manifest_path: str):
     """The FileTable of a manifest's usable files (for the pretext evaluation)."""
+    from avssl.data.dataset import usable_table
     from avssl.data.manifest import Manifest
-    from avssl.train.data import usable_table
 
     return usable_table(Manifest.load(manifest_path))[0]
 
@@ -217,8 +217,8 @@ def compare(pretrained: dict[str, dict], random: dict[str, dict]) -> list[dict]:
 def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2, seed: int = 0) -> dict:
     """The whole demo into out_dir; returns the results (also written to out_dir/results.json)."""
     from avssl.config.bundled import resolve_config_path
-    from avssl.config.schema import load_config
     from avssl.data.synthetic import generate_world, preset
+    from avssl.methods.configs import load_config
     from avssl.train.engine import pretrain
 
     unknown = [m for m in methods if m not in METHODS]

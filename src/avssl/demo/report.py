@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 
-SUMMARY_ROWS = 5  # logged values averaged at each end of a loss curve (avssl.evaluate.demo)
+SUMMARY_ROWS = 5  # logged values averaged at each end of a loss curve (avssl.demo.pipeline)
 
 # what a reader of a method's loss curve needs to know
 LOSS_NOTES = {

@@ -3,9 +3,9 @@
 Model: the pretrained video encoder + a linear head (`video`), or the AVCL audio-visual classifier
 (`av`: encoders + AMFM + head, files without audio masked; the default for avcl checkpoints). Every
 weight trains. Training: one random synchronised window per file and epoch, random resized crop and
-flip (avssl.methods.avcl_finetune.FinetuneRecipe), cross-entropy, AdamW with a cosine schedule.
+flip (avssl.data.recipes.finetune.FinetuneRecipe), cross-entropy, AdamW with a cosine schedule.
 Test: `clips_per_video` centre-cropped clips spread uniformly over each test file
-(avssl.evaluate.extract.clip_starts); their logits are averaged, top-1 of the average. A plain torch
+(avssl.data.sampling.evenly_spaced_starts); their logits are averaged, top-1 of the average. A plain torch
 loop: the runs are small, and the Lightning engine's resumable pretraining loader does not fit a
 labelled, two-split task.
 """
@@ -27,8 +27,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from avssl.config.typed import require
 from avssl.data.clip_io import read_video_clip
 from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_samples
+from avssl.data.recipes.avcl import read_audio_or_silence
+from avssl.data.recipes.finetune import FinetuneRecipe, LabelledTable
+from avssl.data.sampling import evenly_spaced_starts
 from avssl.errors import UsageError
-from avssl.evaluate.extract import clip_starts
 from avssl.media import MediaError, MediaReader
 from avssl.models.heads import LinearClassifier
 
@@ -95,10 +97,9 @@ class TestClips(Dataset):
         return len(self.table)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from avssl.methods.avcl import read_audio_or_silence
-
         c, aug = self.config.data.clip, self.config.data.video_augment
-        starts = clip_starts(float(self.table.durations[i]), max(c.video_seconds, c.audio_window), self.clips, c.fps)
+        starts = evenly_spaced_starts(float(self.table.durations[i]), max(c.video_seconds, c.audio_window),
+                                      self.clips, c.fps)
         present = bool(self.table.has_audio[i])
         try:
             with MediaReader(self.table.paths[i], backend=self.config.data.backend) as reader:
@@ -123,13 +124,14 @@ class Finetuner:
             kind = "av" if self.config.method.name == "avcl" else "video"
         self.kind = kind
         if kind == "av":
-            from avssl.methods.avcl_finetune import FinetuneMethod
+            from avssl.methods.avcl_finetune import AVCLFinetune
+            from avssl.train.checkpoint_format import read_checkpoint
 
             if self.config.method.name != "avcl":
                 raise UsageError("model=av needs an avcl checkpoint or config (its fusion and head settings)")
-            model = FinetuneMethod(self.config, num_classes, class_names)
+            model = AVCLFinetune(self.config, num_classes, class_names)
             if checkpoint is not None:
-                model.load_pretrained(checkpoint)
+                model.load_pretrained(read_checkpoint(checkpoint)["state_dict"], checkpoint)
             self.method = model
         else:
             self.method = method
@@ -144,13 +146,11 @@ class Finetuner:
 
     def train(self, table: FileTable, labels: np.ndarray) -> list[float]:
         """Train for options.max_steps; returns the loss of each step."""
-        from avssl.methods.avcl_finetune import FinetuneRecipe
-
         o = self.options
         if len(table) < o.batch_size:
             raise UsageError(f"batch_size={o.batch_size} is more than the {len(table)} training files")
         torch.manual_seed(o.seed)
-        dataset = ClipDataset(table, FinetuneRecipe(labels, self.config, train=True), seed=o.seed,
+        dataset = ClipDataset(table, FinetuneRecipe(LabelledTable(table, labels), self.config, train=True), seed=o.seed,
                               backend=self.config.data.backend)
         loader = DataLoader(dataset, sampler=EpochKeys(len(table), o.seed), batch_size=o.batch_size,
                             num_workers=o.num_workers, collate_fn=collate_samples, drop_last=True)

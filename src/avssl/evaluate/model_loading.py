@@ -13,8 +13,11 @@ from typing import Any
 import torch
 
 from avssl.config.bundled import resolve_config_path
-from avssl.config.schema import Config, config_from_dict, load_config
+from avssl.config.overrides import apply_overrides
+from avssl.config.schema import Config
 from avssl.errors import UsageError
+from avssl.methods.configs import config_from_dict, load_config
+from avssl.train.checkpoint_format import check_training_format_version, safe_load
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,6 @@ class LoadedModel:
     source: str
     step: int | None
     random_init: bool
-
 
 
 def build_random(config: Config) -> Any:
@@ -68,18 +70,17 @@ def _load_checkpoint(path: str, overrides) -> tuple[Any, Config, int | None]:
     if not os.path.isfile(path):
         raise UsageError(f"--checkpoint {path}: file not found (or give random:CONFIG for the baseline)")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = safe_load(path)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
         raise UsageError(f"--checkpoint {path}: not a loadable checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(payload, dict) or "avssl_config" not in payload or "state_dict" not in payload:
         raise UsageError(f"--checkpoint {path}: not a checkpoint of `avssl pretrain` (no avssl_config/state_dict)")
-    from avssl.config.overrides import apply_overrides
-
+    check_training_format_version(payload, path)
     config = config_from_dict(apply_overrides(payload["avssl_config"], list(overrides)))
     if payload.get("avssl_task") == "finetune":
-        from avssl.methods.avcl_finetune import FinetuneMethod
+        from avssl.methods.avcl_finetune import AVCLFinetune
 
-        method = FinetuneMethod(config, int(payload["avssl_num_classes"]), payload.get("avssl_class_names"))
+        method = AVCLFinetune(config, int(payload["avssl_num_classes"]), payload.get("avssl_class_names"))
     else:
         method = method_class(config.method.name)(config)
     missing, unexpected = method.load_state_dict(payload["state_dict"], strict=False)

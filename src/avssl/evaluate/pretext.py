@@ -11,12 +11,13 @@ are skewed and chance is not 1/C.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import torch
+from torch.utils.data import DataLoader
 
+from avssl.data.dataset import ClipDataset, SampleKey, collate_samples
 from avssl.data.views import order_classes
-from avssl.train.data import build_loader
 
 SCORED_HEADS = ("video_direction", "audio_direction", "video_order", "av_order")
 
@@ -34,27 +35,22 @@ def chance_levels(method: Any) -> dict[str, float]:
 def pretext_accuracy(method: Any, table: Any, samples: int = 192) -> dict[str, float]:
     """Accuracy of each scored head over `samples` samples of `table` (files cycle when fewer), their
     mean, `chance_<head>` for each, and `n_samples`. Leaves the method in the mode it found it in."""
-    loader = build_loader(method, table, method.config, rank=0, world_size=1)
     correct = {name: 0 for name in SCORED_HEADS}
     seen = {name: 0 for name in SCORED_HEADS}
     count = 0
     was_training = method.training
     method.eval()
     try:
-        epoch = 0
-        while count < samples:  # each epoch draws new windows, speeds, directions and orders
-            loader.keyed.set_epoch(epoch)
-            for batch in loader:
-                batch = {k: v.to(method.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-                logits = method.pretext_logits(method.encode(batch))
-                labels = method.pretext_labels(batch)
-                for name in SCORED_HEADS:
-                    correct[name] += int((logits[name].argmax(1) == labels[name]).sum())
-                    seen[name] += len(labels[name])
-                count += len(batch["video"])
-                if count >= samples:
-                    break
-            epoch += 1
+        for batch in recipe_batches(method, table):
+            batch = {k: v.to(method.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            logits = method.pretext_logits(method.encode(batch))
+            labels = method.pretext_labels(batch)
+            for name in SCORED_HEADS:
+                correct[name] += int((logits[name].argmax(1) == labels[name]).sum())
+                seen[name] += len(labels[name])
+            count += len(batch["video"])
+            if count >= samples:
+                break
     finally:
         method.train(was_training)
     result = {name: correct[name] / seen[name] for name in SCORED_HEADS}
@@ -62,3 +58,20 @@ def pretext_accuracy(method: Any, table: Any, samples: int = 192) -> dict[str, f
     result.update({f"chance_{k}": v for k, v in chance_levels(method).items()})
     result["n_samples"] = float(count)
     return result
+
+
+def recipe_batches(method: Any, table: Any) -> Iterator[dict[str, Any]]:
+    """Endless batches of the method's own training samples of `table`, epoch after epoch (each draws
+    new windows, speeds, directions and orders): the sampler and batching of pretraining, one process."""
+    config = method.config
+    recipe = method.recipe(table)
+    sampler, _ = recipe.train_sampler(rank=0, world_size=1)
+    dataset = ClipDataset(table, recipe, seed=config.seed, backend=config.data.backend,
+                          substitute=sampler.successor)
+    epoch = 0
+    while True:
+        sampler.set_epoch(epoch)
+        keys = [SampleKey(int(i), epoch) for i in sampler]
+        yield from DataLoader(dataset, sampler=keys, batch_size=config.data.batch_size, drop_last=True,
+                              num_workers=config.data.num_workers, collate_fn=collate_samples)
+        epoch += 1

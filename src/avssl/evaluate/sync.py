@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from avssl.data.clip_io import read_audio_clip, read_video_clip
-from avssl.data.sampling import ClipSampler, WindowSpec
+from avssl.data.recipes.base import clip_window
+from avssl.data.sampling import ClipSampler
 from avssl.errors import UsageError
 from avssl.media import MediaReader
 
@@ -53,8 +54,7 @@ def sync_pairs(paths: Sequence[str], durations: Sequence[float], config: Any, wi
         raise UsageError(f"the sync evaluation needs at least 2 files (easy pairs take another file's audio), "
                          f"got {len(paths)}")
     clip, params = config.data.clip, config.method.params
-    spec = WindowSpec(clip.video_seconds, clip.audio_window, clip.fps)
-    sampler = ClipSampler(np.asarray(durations, dtype=np.float64), spec, seed=PAIR_SEED,
+    sampler = ClipSampler(np.asarray(durations, dtype=np.float64), clip_window(config), seed=PAIR_SEED,
                           min_offset=params.min_offset, max_offset=params.max_offset)
     too_short = [p for i, p in enumerate(paths) if not sampler.can_hard_negative(i)]
     if too_short:

@@ -115,6 +115,12 @@ def cross_modal_info_nce(
     return 0.5 * (video_to_audio + audio_to_video)
 
 
+def cross_modal_top1(video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    """Share of rows i whose most similar audio (cosine) is audio i: video [B, D], audio [B, D] -> scalar."""
+    similarity = F.normalize(video, dim=1) @ F.normalize(audio, dim=1).T
+    return (similarity.argmax(dim=1) == torch.arange(len(video), device=video.device)).float().mean()
+
+
 def intra_modal_info_nce(
     view1: torch.Tensor,
     view2: torch.Tensor,

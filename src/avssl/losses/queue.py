@@ -1,9 +1,8 @@
-"""FeatureQueue: a ring buffer of past embeddings with their video id, group (movie) id and timestamp."""
+"""FeatureQueue: a ring buffer of past embeddings (one or several modalities) with the id of their video."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import torch
@@ -13,19 +12,6 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 EMPTY_ID = -1
-
-
-@dataclass(frozen=True)
-class QueueContents:
-    """The filled part of a queue (N <= K entries, in slot order, not age order).
-
-    keys: modality name -> [N, D]; video_id, group_id: [N] int64; timestamp: [N] float64 seconds.
-    """
-
-    keys: dict[str, torch.Tensor]
-    video_id: torch.Tensor
-    group_id: torch.Tensor
-    timestamp: torch.Tensor
 
 
 def _distributed() -> bool:
@@ -57,12 +43,11 @@ def gather_variable_batch(tensor: torch.Tensor) -> torch.Tensor:
 class FeatureQueue(nn.Module):
     """A first-in-first-out queue of K past keys per modality, aligned with their metadata.
 
-    Slot s holds, for every modality m, ``keys(m)[s]`` [D] beside ``video_id[s]``,
-    ``group_id[s]`` (movie / source id, -1 when unknown) and ``timestamp[s]`` (clip start, seconds).
-    ``enqueue`` takes a batch of any size B (B need not divide K; the write wraps around; when
+    Slot s holds, for every modality m, ``keys(m)[s]`` [D] beside ``video_id[s]`` (the file the key
+    came from, so that a query can leave out keys of its own video). ``enqueue`` takes a batch of any size B (B need not divide K; the write wraps around; when
     B > K only the newest K are kept), gathers it across DDP ranks first when a process group is
     initialised (so every rank holds the same queue), and stores detached copies. The state
-    (keys, metadata, write pointer, fill count) is made of buffers, so it is saved in checkpoints
+    (keys, ids, write pointer, fill count) is made of buffers, so it is saved in checkpoints
     with the module's state_dict and restored by load_state_dict.
     """
 
@@ -76,17 +61,8 @@ class FeatureQueue(nn.Module):
         for name in self.modalities:
             self.register_buffer(f"keys_{name}", torch.zeros(self.size, self.dim))
         self.register_buffer("video_id", torch.full((self.size,), EMPTY_ID, dtype=torch.int64))
-        self.register_buffer("group_id", torch.full((self.size,), EMPTY_ID, dtype=torch.int64))
-        self.register_buffer("timestamp", torch.zeros(self.size, dtype=torch.float64))
         self.register_buffer("pointer", torch.zeros((), dtype=torch.int64))
         self.register_buffer("num_filled", torch.zeros((), dtype=torch.int64))
-
-    def _apply(self, fn, recurse=True):  # noqa: ANN001 - nn.Module's signature
-        # A module-wide cast (.half(), .bfloat16()) must not round timestamps of long movies.
-        timestamp = self.timestamp
-        out = super()._apply(fn, recurse)
-        self.timestamp = timestamp.to(self.video_id.device)
-        return out
 
     def __len__(self) -> int:
         return int(self.num_filled)
@@ -96,14 +72,9 @@ class FeatureQueue(nn.Module):
         name = self._modality(modality)
         return getattr(self, f"keys_{name}")[: len(self)]
 
-    def contents(self) -> QueueContents:
-        n = len(self)
-        return QueueContents(
-            keys={m: getattr(self, f"keys_{m}")[:n] for m in self.modalities},
-            video_id=self.video_id[:n],
-            group_id=self.group_id[:n],
-            timestamp=self.timestamp[:n],
-        )
+    def video_ids(self) -> torch.Tensor:
+        """The video id of each filled slot: int64 [N], aligned with ``keys``."""
+        return self.video_id[: len(self)]
 
     def _modality(self, modality: str | None) -> str:
         if modality is None:
@@ -119,13 +90,10 @@ class FeatureQueue(nn.Module):
         self,
         keys: torch.Tensor | Mapping[str, torch.Tensor],
         video_id: torch.Tensor,
-        group_id: torch.Tensor | None = None,
-        timestamp: torch.Tensor | None = None,
         gather: bool = True,
     ) -> None:
-        """Add a batch: keys [B, D] (single modality) or {modality: [B, D]}; video_id [B] int;
-        group_id [B] int (default -1); timestamp [B] seconds (default 0). With ``gather`` and an
-        initialised process group, every rank must call this with its own batch.
+        """Add a batch: keys [B, D] (single modality) or {modality: [B, D]}; video_id [B] int. With
+        ``gather`` and an initialised process group, every rank must call this with its own batch.
         """
         if isinstance(keys, torch.Tensor):
             keys = {self._modality(None): keys}
@@ -138,18 +106,10 @@ class FeatureQueue(nn.Module):
                     f"keys[{name!r}] must be [{batch}, {self.dim}], got {list(value.shape)}"
                 )
         device = self.video_id.device
-        if group_id is None:
-            group_id = torch.full((batch,), EMPTY_ID, dtype=torch.int64)
-        if timestamp is None:
-            timestamp = torch.zeros(batch, dtype=torch.float64)
-        if group_id.shape != (batch,) or timestamp.shape != (batch,):
-            raise ValueError(f"group_id and timestamp must be [{batch}] like video_id")
         columns = {
             f"keys_{name}": value.detach().to(device, self.keys_dtype) for name, value in keys.items()
         }
         columns["video_id"] = video_id.to(device, torch.int64)
-        columns["group_id"] = group_id.to(device, torch.int64)
-        columns["timestamp"] = timestamp.to(device, torch.float64)
         if gather:
             columns = {name: gather_variable_batch(value) for name, value in columns.items()}
         self._write(columns)

@@ -8,25 +8,25 @@ into one clip vector whose two views are contrasted with each other (NT-Xent). C
 are kept: they enter only the fused contrast, with their audio masked out of AMFM.
 
 The paper's equations are not available here; how AMFM, CGRA and SelfCL are formulated is an
-assumption documented in docs/methods_avcl.md. Supervised fine-tuning of the same model for
-audio-visual action recognition is `FinetuneMethod` in avssl.methods.avcl_finetune.
+assumption documented in docs/methods.md. The data recipe is avssl.data.recipes.avcl; supervised
+fine-tuning of the same model for audio-visual action recognition is avssl.methods.avcl_finetune.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from avssl.config.typed import require
-from avssl.data.clip_io import read_audio_clip, read_frames
-from avssl.data.dataset import FileTable, SampleContext
-from avssl.data.sampling import WindowSpec, rng_for, sync_start
-from avssl.data.sampling.windows import STREAM_SYNC
-from avssl.data.transforms import random_horizontal_flip, random_resized_crop, to_channels_first
-from avssl.losses.infonce import cross_modal_info_nce, intra_modal_info_nce, pair_mask
-from avssl.media import MediaReader
+from avssl.data.recipes.avcl import AVCLRecipe
+from avssl.losses.infonce import (
+    cross_modal_info_nce,
+    cross_modal_top1,
+    intra_modal_info_nce,
+    pair_mask,
+)
 from avssl.methods.base import PretrainMethod
 from avssl.models.alignment import CGRA
 from avssl.models.fusion import AMFM, tokens_from_map
@@ -82,7 +82,7 @@ class LossWeights:
 
 @dataclass
 class FinetuneParams:
-    """Supervised fine-tuning (FinetuneMethod): dropout before the linear head, label smoothing."""
+    """Supervised fine-tuning (avssl.methods.avcl_finetune.AVCLFinetune): dropout before the linear head, label smoothing."""
 
     dropout: float = 0.5
     label_smoothing: float = 0.0
@@ -93,7 +93,7 @@ class FinetuneParams:
 
 
 @dataclass
-class Params:
+class AVCLParams:
     """`method:` section of an avcl config.
 
     Assumed defaults: cross-modal InfoNCE temperature 0.07 (the field's usual value), fused-view
@@ -112,71 +112,6 @@ class Params:
     def validate(self, where: str) -> None:
         require(self.cross_modal_temperature > 0, f"{where}.cross_modal_temperature", "must be positive")
         require(self.fused_temperature > 0, f"{where}.fused_temperature", "must be positive")
-
-
-# ----------------------------------------------------------------------------- data side
-
-def clip_window(config: Any) -> WindowSpec:
-    clip = config.data.clip
-    return WindowSpec(clip.video_seconds, clip.audio_window, clip.fps)
-
-
-def random_clip_start(table: FileTable, index: int, epoch: int, spec: WindowSpec, seed: int) -> float:
-    """Start of a synchronised window in file `index`, drawn from (seed, epoch, index).
-
-    The same draw as ClipSampler.sync_pair, but valid for files without audio too (their video
-    window is still usable; the audio is masked downstream).
-    """
-    try:
-        return sync_start(spec, float(table.durations[index]), rng_for(seed, epoch, index, STREAM_SYNC))
-    except ValueError as err:
-        raise ValueError(f"{table.paths[index]}: {err}") from None
-
-
-def read_video_views(reader: MediaReader, start: float, num_frames: int, fps: float, size: int,
-                     crop_scale: tuple[float, float], crop_ratio: tuple[float, float], flip_p: float,
-                     views: int, generator: torch.Generator) -> torch.Tensor:
-    """uint8 [views, 3, T, size, size]: one decode of `num_frames` frames at `fps` from `start`,
-    then an independent random resized crop and flip per view (the same for all frames of a view)."""
-    clip = to_channels_first(read_frames(reader, start, num_frames, fps, size))
-    batch = clip.unsqueeze(0).expand(views, *clip.shape)
-    out = random_resized_crop(batch, (size, size), crop_scale, crop_ratio, generator=generator)
-    return random_horizontal_flip(out, flip_p, generator=generator).contiguous()
-
-
-def read_audio_or_silence(reader: MediaReader, has_audio: bool, start: float, seconds: float,
-                          sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(float32 [round(seconds * sample_rate)], bool scalar present). A file without audio gives
-    zeros and present=False: the zeros are a placeholder that the model masks, never a signal."""
-    if has_audio:
-        return read_audio_clip(reader, start, seconds, sample_rate), torch.tensor(True)
-    return torch.zeros(int(round(seconds * sample_rate)), dtype=torch.float32), torch.tensor(False)
-
-
-class AVCLRecipe:
-    """One sample: two augmented crops of one synchronised video window, its audio, presence, group."""
-
-    VIEWS = 2
-
-    def __init__(self, table: FileTable, config: Any) -> None:
-        self.clip = config.data.clip
-        self.augment = config.data.video_augment
-        self.spec = clip_window(config)
-        self.seed = config.seed
-
-    def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]:
-        index = ctx.index
-        start = ctx.key.start
-        if start is None:
-            start = random_clip_start(ctx.table, index, ctx.key.epoch, self.spec, self.seed)
-        reader = ctx.reader()
-        a = self.augment
-        video = read_video_views(reader, start, self.clip.frames, self.clip.fps, a.size, a.crop_scale,
-                                 a.crop_ratio, a.flip_p, self.VIEWS, ctx.torch_generator())
-        audio, present = read_audio_or_silence(reader, bool(ctx.table.has_audio[index]), start,
-                                               self.clip.audio_window, self.clip.sample_rate)
-        return {"video": video, "audio": audio, "audio_present": present,
-                "group": torch.tensor(int(ctx.table.groups[index]))}
 
 
 # ----------------------------------------------------------------------------- device side
@@ -199,15 +134,24 @@ def encode_audio_present(encoder: torch.nn.Module, log_mel: torch.Tensor,
     return tokens, pooled
 
 
+class ViewLosses(NamedTuple):
+    """One view's cross-modal InfoNCE, CGRA loss and video -> audio top-1 retrieval accuracy in the batch."""
+
+    cross_modal_nce: torch.Tensor
+    cgra: torch.Tensor
+    xmodal_top1: torch.Tensor
+
+
 def zero_loss(*tensors: torch.Tensor) -> torch.Tensor:
     """0 attached to the graph of `tensors`, so every parameter still gets a (zero) gradient under DDP."""
     return sum(t.sum() for t in tensors) * 0.0
 
 
-class Method(PretrainMethod):
+class AVCL(PretrainMethod):
     """AVCL pretraining: encoders + AMFM + CGRA + SelfCL (cross-modal and fused-view contrast)."""
 
-    Params = Params
+    Params = AVCLParams
+    recipe_class = AVCLRecipe
     loss_terms = ("cross_modal_nce", "fused_nce", "cgra")
 
     def __init__(self, config: Any) -> None:
@@ -224,9 +168,6 @@ class Method(PretrainMethod):
         self.audio_head = self.projection(a_dim)
         self.fused_head = self.projection(f.dim)
 
-    def recipe(self, table: FileTable) -> AVCLRecipe:
-        return AVCLRecipe(table, self.config)
-
     def encode_view(self, video: torch.Tensor, log_mel: torch.Tensor, present: torch.Tensor) -> dict[str, torch.Tensor]:
         """Prepared video [B, 3, T, H, W], log-mel [B, 1, F, T], present [B] bool ->
         pooled encoder features `video` [B, Cv] / `audio` [B, Ca] (before fusion: CGRA and the
@@ -238,22 +179,19 @@ class Method(PretrainMethod):
         return {"video": video_tokens.mean(dim=1), "audio": audio_pooled, "fused": fused}
 
     def view_losses(self, out: dict[str, torch.Tensor], present: torch.Tensor,
-                    exclude: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(cross-modal InfoNCE, CGRA loss, v->a top-1 retrieval accuracy) of one view over the clips with audio."""
+                    exclude: torch.Tensor | None) -> ViewLosses:
+        """The cross-modal terms of one view over the clips with audio."""
         alignment = self.alignment(out["video"], out["audio"], present)
         if int(present.sum()) < 2:
             nan = torch.tensor(float("nan"), device=present.device)
-            return zero_loss(out["video"], out["audio"], *self.video_head.parameters(),
-                             *self.audio_head.parameters()), alignment, nan
+            return ViewLosses(zero_loss(out["video"], out["audio"], *self.video_head.parameters(),
+                                        *self.audio_head.parameters()), alignment, nan)
         video = self.video_head(out["video"][present])
         audio = self.audio_head(out["audio"][present])
         if exclude is not None:
             exclude = exclude[present][:, present]
         nce = cross_modal_info_nce(video, audio, self.params.cross_modal_temperature, exclude_mask=exclude)
-        with torch.no_grad():
-            similarity = torch.nn.functional.normalize(video, dim=1) @ torch.nn.functional.normalize(audio, dim=1).T
-            accuracy = (similarity.argmax(dim=1) == torch.arange(len(video), device=video.device)).float().mean()
-        return nce, alignment, accuracy
+        return ViewLosses(nce, alignment, cross_modal_top1(video.detach(), audio.detach()))
 
     def selfcl_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Every SelfCL term of a batch: video uint8 [B, V=2, 3, T, H, W], audio [B, N],
@@ -268,9 +206,9 @@ class Method(PretrainMethod):
             log_mel = self.audio_input(waveform, train=self.training, stream=view)
             views.append(self.encode_view(video, log_mel, present))
         per_view = [self.view_losses(out, present, exclude) for out in views]
-        cross_modal = torch.stack([v[0] for v in per_view]).mean()
-        alignment = torch.stack([v[1] for v in per_view]).mean()
-        accuracy = torch.stack([v[2] for v in per_view]).mean()
+        cross_modal = torch.stack([v.cross_modal_nce for v in per_view]).mean()
+        alignment = torch.stack([v.cgra for v in per_view]).mean()
+        accuracy = torch.stack([v.xmodal_top1 for v in per_view]).mean()
         fused = intra_modal_info_nce(self.fused_head(views[0]["fused"]), self.fused_head(views[1]["fused"]),
                                      p.fused_temperature, exclude_mask=exclude)
         w = p.weights
@@ -288,16 +226,3 @@ class Method(PretrainMethod):
         for name in ("cross_modal_nce", "fused_nce", "cgra", "xmodal_top1", "audio_missing"):
             self.log(f"train/{name}", out[name].detach(), batch_size=batch_size)
         return out["loss"]
-
-
-def __getattr__(name: str) -> Any:
-    # the fine-tuning module imports this one; a lazy attribute avoids the import cycle
-    if name in ("FinetuneMethod", "FinetuneRecipe", "LabelledTable"):
-        from avssl.methods import avcl_finetune
-
-        return getattr(avcl_finetune, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["AVCLRecipe", "AlignmentParams", "FinetuneParams", "FusionParams", "LossWeights", "Method", "Params",
-           "clip_window", "encode_audio_present", "random_clip_start", "read_audio_or_silence", "read_video_views"]

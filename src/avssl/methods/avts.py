@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from avssl.config.typed import require
-from avssl.data.clip_io import read_audio_clip, read_video_clip
-from avssl.data.dataset import FileTable, SampleContext
-from avssl.data.sampling import ClipSampler, WindowSpec
+from avssl.data.recipes.avts import AVTSRecipe
+from avssl.data.streams import StepStream
 from avssl.losses.margin import AVTS_MARGIN, contrastive_margin_loss
 from avssl.methods.base import PretrainMethod
 from avssl.methods.curriculum import HardNegativeCurriculum
@@ -37,7 +36,7 @@ class CurriculumParams:
 
 
 @dataclass
-class Params:
+class AVTSParams:
     """`method:` section of an avts config.
 
     easy_negatives: "one" (the paper's pairing: each video has one negative, the audio of the next
@@ -61,43 +60,11 @@ class Params:
                 "must be >= min_offset")
 
 
-class AVTSRecipe:
-    """One sample: video clip, its in-sync audio, and a hard-negative audio from the same file."""
-
-    def __init__(self, table: FileTable, config: Any) -> None:
-        data, params = config.data, config.method.params
-        self.clip = data.clip
-        self.augment = data.video_augment
-        spec = WindowSpec(data.clip.video_seconds, data.clip.audio_window, data.clip.fps)
-        self.sampler = ClipSampler(table.durations, spec, has_audio=table.has_audio, groups=table.groups,
-                                   seed=config.seed, min_offset=params.min_offset, max_offset=params.max_offset)
-
-    def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]:
-        index, epoch = ctx.index, ctx.key.epoch
-        reader = ctx.reader()
-        pair = self.sampler.sync_pair(index, epoch)
-        video = read_video_clip(reader, pair.video_start, self.clip.frames, self.clip.fps, self.augment,
-                                ctx.torch_generator())
-        audio = read_audio_clip(reader, pair.audio_start, self.clip.audio_window, self.clip.sample_rate)
-        has_hard = self.sampler.can_hard_negative(index)
-        if has_hard:
-            hard = self.sampler.hard_negative(index, epoch)
-            audio_hard = read_audio_clip(reader, hard.audio_start, self.clip.audio_window, self.clip.sample_rate)
-        else:
-            audio_hard = torch.zeros_like(audio)  # masked by has_hard: never used as a negative
-        return {
-            "video": video,
-            "audio": audio,
-            "audio_hard": audio_hard,
-            "has_hard": torch.tensor(has_hard),
-            "group": torch.tensor(int(ctx.table.groups[index])),
-        }
-
-
-class Method(PretrainMethod):
+class AVTS(PretrainMethod):
     """AVTS: video and audio embeddings whose distance is small for in-sync pairs."""
 
-    Params = Params
+    Params = AVTSParams
+    recipe_class = AVTSRecipe
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -105,9 +72,6 @@ class Method(PretrainMethod):
         self.audio_head = self.projection(self.audio_encoder.out_dim)
         c = self.params.curriculum
         self.curriculum = HardNegativeCurriculum(c.easy_steps, c.final_hard_share, c.ramp_steps)
-
-    def recipe(self, table: FileTable) -> AVTSRecipe:
-        return AVTSRecipe(table, self.config)
 
     def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.video_head(self.video_encoder(clips)), dim=1)
@@ -119,7 +83,7 @@ class Method(PretrainMethod):
         """For each sample, whether its negative is hard, and the batch row whose audio is its easy
         negative (the next row from another group; itself when no such row exists)."""
         b = groups.shape[0]
-        gen = self.step_generator(1)
+        gen = self.step_generator(StepStream.NEGATIVE_CHOICE)
         use_hard = (torch.rand(b, generator=gen) < hard_share).to(groups.device) & has_hard
         rows = torch.arange(b, device=groups.device)
         easy = rows.clone()
@@ -129,7 +93,9 @@ class Method(PretrainMethod):
             easy = torch.where(free, candidate, easy)
         return use_hard, easy
 
-    def pair_distances(self, batch: dict[str, torch.Tensor], hard_share: float) -> dict[str, torch.Tensor]:
+    def embed_pairs(self, batch: dict[str, torch.Tensor], hard_share: float) -> dict[str, torch.Tensor]:
+        """L2-normalised embeddings of a batch's pairs: `video`, its in-sync `audio` and its `negative`
+        audio [B, E]; `use_hard` [B] (the negative is the hard one) and `valid_negative` [B] (it exists)."""
         use_hard, easy = self.negative_audio_index(batch["group"], batch["has_hard"], hard_share)
         rows = use_hard.nonzero(as_tuple=True)[0]
         b = len(use_hard)
@@ -166,7 +132,7 @@ class Method(PretrainMethod):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         hard_share = self.curriculum.hard_share(self.global_step)
-        out = self.pair_distances(batch, hard_share)
+        out = self.embed_pairs(batch, hard_share)
         keep = out["valid_negative"]
         loss = self.margin_loss(out, batch["group"])
         with torch.no_grad():

@@ -1,8 +1,10 @@
 """The small base every method shares: encoders from the config, device-side input preparation,
-the optimiser and LR schedule, and what goes into a checkpoint besides the weights.
+the optimiser and the LR schedule.
 
-A method subclasses PretrainMethod and says what it uses: its `Params`, a data `recipe`, optionally
-its own train sampler, and `training_step`. Losses and views come from avssl.losses and avssl.data.
+A method subclasses PretrainMethod and says what it uses: its `Params`, its data recipe class (in
+avssl.data.recipes: the sample, the sampler and the shortest usable file), its heads and losses
+(avssl.losses) and `training_step`. What a checkpoint holds besides the weights is the trainer's
+business (avssl.train).
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from avssl.config.schema import Config, config_to_dict
-from avssl.data.dataset import FileTable, Recipe
+from avssl.config.schema import Config
+from avssl.data.dataset import FileTable
 from avssl.data.features import LogMelSpectrogram
-from avssl.data.sampling import ResumableDistributedSampler
-from avssl.data.transforms import augment_log_mel, color_jitter, normalize, random_grayscale
-from avssl.models.checkpoint import TRAINING_FORMAT_VERSION, check_training_format_version
+from avssl.data.recipes.base import SampleRecipe
+from avssl.data.streams import StepStream
+from avssl.data.transforms import (
+    augment_log_mel,
+    color_jitter,
+    normalize,
+    random_grayscale,
+)
 from avssl.models.factory import build_encoder
 from avssl.models.heads import ProjectionMLP
 
@@ -29,6 +36,7 @@ class PretrainMethod(L.LightningModule):
     """Encoders + device-side preprocessing + optimisation; subclasses add heads, losses and data."""
 
     Params: ClassVar[type]
+    recipe_class: ClassVar[type[SampleRecipe]]
     # the terms of the loss that training_step logs as train/<term> (train/loss is their weighted sum)
     loss_terms: ClassVar[tuple[str, ...]] = ()
 
@@ -43,22 +51,9 @@ class PretrainMethod(L.LightningModule):
         # run draws what the uninterrupted run drew at the same step
         self._aug_generator = torch.Generator()
 
-    # ----------------------------------------------------------------- data side
-
-    def recipe(self, table: FileTable) -> Recipe:
-        """The picklable function that builds one training sample from a file (runs in workers)."""
-        raise NotImplementedError
-
-    def min_file_duration(self) -> float:
-        """Seconds a file must last for this method's sample; shorter files are left out (and listed)."""
-        clip = self.config.data.clip
-        return max(clip.video_seconds, clip.audio_window)
-
-    def train_sampler(self, table: FileTable, *, rank: int, world_size: int) -> tuple[Any, bool]:
-        """(sampler, is_batch_sampler). Default: every usable file once per epoch, DDP-split, resumable."""
-        sampler = ResumableDistributedSampler(len(table), num_replicas=world_size, rank=rank,
-                                              seed=self.config.seed, drop_last=False)
-        return sampler, False
+    def recipe(self, table: FileTable) -> SampleRecipe:
+        """The picklable recipe that builds this method's training samples from `table` (in workers)."""
+        return self.recipe_class(table, self.config)
 
     # ----------------------------------------------------------------- device side
 
@@ -66,8 +61,8 @@ class PretrainMethod(L.LightningModule):
         m = self.config.model
         return ProjectionMLP(in_dim, m.projection_hidden, m.embed_dim, m.projection_layers, m.projection_bn)
 
-    def step_generator(self, stream: int = 0) -> torch.Generator:
-        """A CPU generator seeded by (seed, global step, stream): device-side augmentation draws."""
+    def step_generator(self, stream: int) -> torch.Generator:
+        """A CPU generator seeded by (seed, global step, stream): device-side draws (avssl.data.streams.StepStream)."""
         seed = np.random.SeedSequence([self.config.seed, int(self.global_step), stream]).generate_state(1)[0]
         return self._aug_generator.manual_seed(int(seed))
 
@@ -77,7 +72,7 @@ class PretrainMethod(L.LightningModule):
         aug = self.config.data.video_augment
         x = clips
         if train:
-            gen = self.step_generator(100 + stream)
+            gen = self.step_generator(StepStream.VIDEO_AUGMENT + stream)
             x = color_jitter(x, aug.brightness, aug.contrast, aug.saturation, aug.hue, aug.jitter_p, generator=gen)
             x = random_grayscale(x, aug.grayscale_p, generator=gen)
         x = normalize(x, aug.mean, aug.std)
@@ -89,7 +84,7 @@ class PretrainMethod(L.LightningModule):
         """float [B, N] -> log-mel [B, 1, n_mels, frames]; SpecAugment when training."""
         x = self.log_mel(waveform).float()
         if train:
-            x = augment_log_mel(x, self.config.data.audio_augment, generator=self.step_generator(200 + stream))
+            x = augment_log_mel(x, self.config.data.audio_augment, generator=self.step_generator(StepStream.AUDIO_AUGMENT + stream))
         return x
 
     def video_features(self, clips: torch.Tensor) -> torch.Tensor:
@@ -119,20 +114,6 @@ class PretrainMethod(L.LightningModule):
         schedule = warmup_cosine(o.warmup_steps, self.config.trainer.max_steps, o.min_lr_ratio)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    # ----------------------------------------------------------------- checkpoints
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["avssl_format_version"] = TRAINING_FORMAT_VERSION
-        checkpoint["avssl_config"] = config_to_dict(self.config)
-        checkpoint["avssl_method"] = self.config.method.name
-        checkpoint["torch_rng_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        check_training_format_version(checkpoint, "being loaded")
-        state = checkpoint.get("torch_rng_state")
-        if state is not None:
-            torch.set_rng_state(state)
 
 
 def split_weight_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

@@ -29,11 +29,16 @@ import torch
 from torch import nn
 
 from avssl.config.typed import require
-from avssl.data.clip_io import read_audio_clip, read_video_clip
-from avssl.data.dataset import FileTable, SampleContext
-from avssl.data.sampling import ClipSampler, HierarchicalBatchSampler, WindowSpec
+from avssl.data.recipes.base import clip_window
+from avssl.data.recipes.movie_nce import MovieNCERecipe
+from avssl.data.streams import StepStream
 from avssl.data.transforms import color_jitter
-from avssl.losses.infonce import cross_modal_info_nce, intra_modal_info_nce, pair_mask
+from avssl.losses.infonce import (
+    cross_modal_info_nce,
+    cross_modal_top1,
+    intra_modal_info_nce,
+    pair_mask,
+)
 from avssl.losses.queue import gather_variable_batch
 from avssl.methods.base import PretrainMethod
 
@@ -67,7 +72,7 @@ class PaletteJitterParams:
 
 
 @dataclass
-class Params:
+class MovieNCEParams:
     """`method:` section of a movie-nce config (assumed defaults are listed in docs/methods.md).
 
     temperature 0.07 (assumed, the field's usual InfoNCE value); within_movie_share 0.5 (assumed:
@@ -178,45 +183,11 @@ def within_movie_share(movies: torch.Tensor) -> torch.Tensor:
     return same.float().mean() / max(1, b - 1)
 
 
-class MovieNCERecipe:
-    """One sample: a video clip and the audio at the same instant, plus its movie, file and start.
-
-    The start comes from the batch sampler's key (ctx.key.start); when the key has none (a plain
-    index sampler, or a substitute file after a decode failure) a synchronised start is drawn.
-    """
-
-    def __init__(self, table: FileTable, config: Any) -> None:
-        data = config.data
-        self.clip = data.clip
-        self.augment = data.video_augment
-        self.sampler = ClipSampler(table.durations, clip_spec(config), has_audio=table.has_audio,
-                                   groups=table.groups, seed=config.seed)
-
-    def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]:
-        start = ctx.key.start
-        if start is None:
-            start = self.sampler.sync_pair(ctx.index, ctx.key.epoch).video_start
-        reader = ctx.reader()
-        video = read_video_clip(reader, start, self.clip.frames, self.clip.fps, self.augment, ctx.torch_generator())
-        audio = read_audio_clip(reader, start, self.clip.audio_window, self.clip.sample_rate)
-        return {
-            "video": video,
-            "audio": audio,
-            "group": torch.tensor(int(ctx.table.groups[ctx.index])),
-            "file": torch.tensor(int(ctx.index)),
-            "start": torch.tensor(float(start), dtype=torch.float64),
-        }
-
-
-def clip_spec(config: Any) -> WindowSpec:
-    clip = config.data.clip
-    return WindowSpec(clip.video_seconds, clip.audio_window, clip.fps)
-
-
-class Method(PretrainMethod):
+class MovieNCE(PretrainMethod):
     """Cross-modal InfoNCE over hierarchical (movie, clip) batches with per-movie cue handling."""
 
-    Params = Params
+    Params = MovieNCEParams
+    recipe_class = MovieNCERecipe
     loss_terms = ("audio_video_nce", "video_video_nce")
 
     def __init__(self, config: Any) -> None:
@@ -228,21 +199,6 @@ class Method(PretrainMethod):
         self.video_bank = MovieMeanBank(dim, d.momentum, d.strength) if d.enabled else None
         self.audio_bank = MovieMeanBank(dim, d.momentum, d.strength) if d.enabled else None
 
-    # ----------------------------------------------------------------- data side
-
-    def recipe(self, table: FileTable) -> MovieNCERecipe:
-        return MovieNCERecipe(table, self.config)
-
-    def train_sampler(self, table: FileTable, *, rank: int, world_size: int) -> tuple[HierarchicalBatchSampler, bool]:
-        """Batches of K clips from each of M movies (lists of (file index, start)); is_batch_sampler."""
-        p = self.params
-        sampler = HierarchicalBatchSampler(
-            table.groups, table.durations, clip_spec(self.config), self.config.data.batch_size,
-            p.within_movie_share, min_gap=p.min_gap, has_audio=table.has_audio, repeats=p.movie_repeats,
-            seed=self.config.seed, num_replicas=world_size, rank=rank,
-        )
-        return sampler, True
-
     # ----------------------------------------------------------------- device side
 
     def video_input(self, clips: torch.Tensor, train: bool = True, stream: int = 0) -> torch.Tensor:
@@ -250,7 +206,7 @@ class Method(PretrainMethod):
         pj = self.params.palette_jitter
         if train and pj.enabled:
             clips = color_jitter(clips, 0.0, 0.0, pj.saturation, pj.hue, pj.p,
-                                 generator=self.step_generator(300 + stream))
+                                 generator=self.step_generator(StepStream.PALETTE + stream))
         return super().video_input(clips, train=train, stream=stream)
 
     def embed(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -274,7 +230,7 @@ class Method(PretrainMethod):
         """[B, B] pairs removed from the negatives ((c) near-duplicates), or None."""
         if not self.params.mask_near_duplicates:
             return None
-        window = clip_spec(self.config).span + self.params.min_gap
+        window = clip_window(self.config).span + self.params.min_gap
         return near_duplicate_mask(batch["file"].long(), batch["start"].double(), window)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -288,13 +244,9 @@ class Method(PretrainMethod):
             loss_vv = intra_modal_info_nce(out["video"], out["video2"], t, exclude_mask=exclude)
             loss = loss + self.params.intra_video_weight * loss_vv
             self.log("train/video_video_nce", loss_vv, batch_size=b)
-        with torch.no_grad():
-            v = torch.nn.functional.normalize(out["video"], dim=1)
-            a = torch.nn.functional.normalize(out["audio"], dim=1)
-            hits = (v @ a.T).argmax(dim=1) == torch.arange(b, device=v.device)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         self.log("train/audio_video_nce", loss_av, batch_size=b)
-        self.log("train/av_top1", hits.float().mean(), batch_size=b)
+        self.log("train/av_top1", cross_modal_top1(out["video"].detach(), out["audio"].detach()), batch_size=b)
         self.log("train/within_movie_share", within_movie_share(batch["group"]), batch_size=b)
         if exclude is not None:
             self.log("train/masked_near_duplicates", exclude.float().sum(), batch_size=b)

@@ -6,7 +6,7 @@ inter-modal order (audio before / at / after the video). Contrast (InfoNCE on pr
 video-video (two windows of one file) and video-audio, each over the batch plus a FeatureQueue of
 past embeddings whose entries become per-sample extra positives or negatives by the rule of
 avssl.losses.queue_pairs. The loss is the weighted sum of the eight terms (`method.weights`).
-The data recipe is in avssl.methods.temporal_av_recipe.
+The data recipe is avssl.data.recipes.temporal_av.
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ import torch
 import torch.nn.functional as F
 
 from avssl.config.typed import require
-from avssl.data.dataset import FileTable
+from avssl.data.recipes.temporal_av import TemporalAVRecipe
 from avssl.data.views import order_classes
 from avssl.losses.cross_entropy import pretext_cross_entropy
 from avssl.losses.infonce import info_nce_with_queue, pair_mask
 from avssl.losses.queue import FeatureQueue
-from avssl.losses.queue_pairs import QueuePairs, cross_modal_info_nce_with_queue, sample_dependent_pairs
+from avssl.losses.queue_pairs import (
+    QueuePairs,
+    cross_modal_info_nce_with_queue,
+    sample_dependent_pairs,
+)
 from avssl.methods.base import PretrainMethod
-from avssl.methods.temporal_av_recipe import TemporalAVRecipe
 from avssl.models.heads import ClipPretextHead, TuplePretextHead
 
 PRETEXT_TERMS = ("video_speed", "video_direction", "audio_speed", "audio_direction", "video_order", "av_order")
@@ -73,8 +76,8 @@ class QueueParams:
 
 
 @dataclass
-class Params:
-    """`method:` section of a temporal-av config (assumed defaults, see docs/methods_temporal_av.md).
+class TemporalAVParams:
+    """`method:` section of a temporal-av config (assumed defaults, see docs/methods.md).
 
     speeds: playback speed classes as frame skips (1x/2x/4x/8x, Jenni et al. 2020), the same for
     audio (resampling); num_subclips: 3 sub-clips, 3! = 6 order classes (or 3 with
@@ -108,18 +111,12 @@ class Params:
         require(self.head_hidden >= 0, f"{where}.head_hidden", "must be >= 0 (0: linear heads)")
 
 
-class Method(PretrainMethod):
+class TemporalAV(PretrainMethod):
     """Encoders, projections, six pretext heads and a queue; loss = weighted sum of eight terms."""
 
-    Params = Params
+    Params = TemporalAVParams
+    recipe_class = TemporalAVRecipe
     loss_terms = PRETEXT_TERMS + CONTRAST_TERMS
-
-    def min_file_duration(self) -> float:
-        """The slowest speed's windows with their inter-modal offsets (see TemporalAVRecipe)."""
-        p, clip = self.params, self.config.data.clip
-        slowest = p.speeds[0]
-        return max(slowest * clip.video_seconds + p.av_order_max_offset,
-                   slowest * clip.audio_window + 2 * p.av_order_max_offset)
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -141,9 +138,6 @@ class Method(PretrainMethod):
         self.av_order_head = TuplePretextHead([vdim, adim], 3, hidden)
         # a submodule: its buffers (keys, ids, pointer) are saved in checkpoints with the weights
         self.queue = FeatureQueue(p.queue.size, config.model.embed_dim, modalities=("video", "audio"))
-
-    def recipe(self, table: FileTable) -> TemporalAVRecipe:
-        return TemporalAVRecipe(table, self.config)
 
     # ----------------------------------------------------------------- forward
 
@@ -197,7 +191,7 @@ class Method(PretrainMethod):
             empty = torch.zeros(video.shape[0], 0, dtype=torch.bool, device=video.device)
             return QueuePairs(positive=empty, negative=empty)
         return sample_dependent_pairs(video, audio, self.queue.keys("video"), self.queue.keys("audio"),
-                                      video_id, self.queue.video_id[: len(self.queue)],
+                                      video_id, self.queue.video_ids(),
                                       q.num_neighbours, q.num_negatives)
 
     def contrastive_losses(
@@ -256,6 +250,5 @@ class Method(PretrainMethod):
         self.log("train/queue_positives", result["queue_positives"], batch_size=batch_size)
         self.log("train/queue_negatives", result["queue_negatives"], batch_size=batch_size)
         # enqueue after the loss: a sample never meets its own key in the queue
-        self.queue.enqueue({"video": result["enqueue_video"], "audio": result["enqueue_audio"]},
-                           batch["video_id"], batch["group"], batch["video_start"][:, 0])
+        self.queue.enqueue({"video": result["enqueue_video"], "audio": result["enqueue_audio"]}, batch["video_id"])
         return result["loss"]

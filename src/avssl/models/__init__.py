@@ -1,8 +1,7 @@
-"""Networks: video and audio encoders, heads, audio-visual fusion (AMFM, CGRA), encoder checkpoints. Plain torch."""
+"""Networks: video and audio encoders, heads, audio-visual fusion (AMFM, CGRA), state-dict matching. Plain torch."""
 
 from avssl.models.alignment import CGRA, cgra_loss, co_correlation
 from avssl.models.audio import AudioResNet, AudioVGG
-from avssl.models.checkpoint import CheckpointMismatchError, load_encoder, save_encoder
 from avssl.models.classifier import AVClassifier, build_av_classifier
 from avssl.models.factory import (
     audio_encoder_names,
@@ -12,7 +11,14 @@ from avssl.models.factory import (
     video_encoder_names,
 )
 from avssl.models.fusion import AMFM, FusionOutput, tokens_from_map
-from avssl.models.heads import ClipPretextHead, LinearClassifier, ProjectionMLP, TuplePretextHead, order_num_classes
+from avssl.models.heads import (
+    ClipPretextHead,
+    LinearClassifier,
+    ProjectionMLP,
+    TuplePretextHead,
+    order_num_classes,
+)
+from avssl.models.state_dict import CheckpointMismatchError
 from avssl.models.video import VideoResNet, midplanes_2plus1d
 
 __all__ = [
@@ -35,10 +41,8 @@ __all__ = [
     "build_video_encoder",
     "cgra_loss",
     "co_correlation",
-    "load_encoder",
     "midplanes_2plus1d",
     "order_num_classes",
-    "save_encoder",
     "tokens_from_map",
     "video_encoder_names",
 ]

@@ -1,1 +1,1 @@
-"""The pretraining engine: Lightning trainer, resumable data loading, atomic checkpoints, run files."""
+"""The pretraining engine: Lightning trainer, resumable data loading, checkpoints and their format, run files."""

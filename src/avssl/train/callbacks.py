@@ -1,5 +1,6 @@
-"""Callbacks of a pretraining run: data position and checkpoints, failure policy, throughput, RNG
-states, and an optional record of the samples each rank trained on."""
+"""Callbacks of a pretraining run: data position and checkpoints, what a checkpoint holds besides the
+weights, failure policy, throughput, RNG states, and an optional record of the samples each rank
+trained on."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from avssl.config.schema import Config, config_to_dict
+from avssl.train.checkpoint_format import TRAINING_FORMAT_VERSION
 from avssl.train.checkpoint_io import LAST
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,25 @@ class CheckpointEveryNSteps(L.Callback):
         trainer.save_checkpoint(self.path, weights_only=False)
         self._saved_step = trainer.global_step
         log.debug("checkpoint at step %d: %s", trainer.global_step, self.path)
+
+
+class RunRecord(L.Callback):
+    """Puts into every checkpoint what avssl reads back besides the weights (the format version, the
+    run's config and method name) and torch's global RNG state, which it restores on resume."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint["avssl_format_version"] = TRAINING_FORMAT_VERSION
+        checkpoint["avssl_config"] = config_to_dict(self.config)
+        checkpoint["avssl_method"] = self.config.method.name
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("torch_rng_state")
+        if state is not None:
+            torch.set_rng_state(state)
 
 
 class TooManyFailuresError(RuntimeError):
@@ -162,7 +184,7 @@ def progress_line(step: int, max_steps: int, elapsed_s: float, steps_done: int, 
 
 
 class RngStates(L.Callback):
-    """Saves and restores the numpy and Python global RNG states (torch's is saved by the method).
+    """Saves and restores the numpy and Python global RNG states (torch's is RunRecord's).
 
     Stored as plain lists and ints so that the checkpoint loads with weights_only=True.
     """

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from avssl.models.checkpoint import check_training_format_version
+from avssl.train.checkpoint_format import safe_load
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,6 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def safe_load(path: str | os.PathLike, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
-    """torch.load with weights_only=True: tensors and plain containers only, never arbitrary code."""
-    return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-
-
-def check_format_version(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
-    """UsageError when the checkpoint was written by a newer avssl (see TRAINING_FORMAT_VERSION)."""
-    check_training_format_version(checkpoint, path)
 
 
 def remove_stale_temp_files(checkpoint_dir: str | os.PathLike) -> None:

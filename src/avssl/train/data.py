@@ -7,14 +7,19 @@ import logging
 from typing import Any, Iterator, Optional
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from avssl.config.schema import Config
 from avssl.data.cache import cache_for_clip
 from avssl.data.clip_io import decode_short_side
-from avssl.data.dataset import ClipDataset, FileTable, SampleKey, as_key, collate_samples
+from avssl.data.dataset import (
+    ClipDataset,
+    FileTable,
+    SampleKey,
+    as_key,
+    collate_samples,
+)
 from avssl.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -143,12 +148,6 @@ def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def usable_table(manifest: Any) -> tuple[FileTable, int]:
-    """(FileTable of the rows that decode and hold both video and audio, number of rows left out)."""
-    mask = manifest.usable_mask("both")
-    return FileTable.from_manifest(manifest.take(np.flatnonzero(mask))), int((~mask).sum())
-
-
 class PretrainDataModule(L.LightningDataModule):
     """Builds the resumable train loader once the trainer knows this process's rank."""
 
@@ -171,13 +170,14 @@ class PretrainDataModule(L.LightningDataModule):
 
 def build_loader(method: Any, table: FileTable, config: Config, rank: int, world_size: int,
                  strict: bool = False) -> ResumableLoader:
-    """The train loader of `method` for one rank: keyed sampler, ClipDataset with the failure policy."""
-    sampler, is_batch = method.train_sampler(table, rank=rank, world_size=world_size)
+    """The train loader of `method` for one rank: its recipe's keyed sampler, ClipDataset with the failure policy."""
+    recipe = method.recipe(table)
+    sampler, is_batch = recipe.train_sampler(rank=rank, world_size=world_size)
     d = config.data
     cache = None
     if d.cache_dir:
         cache = cache_for_clip(d.cache_dir, d.clip.sample_rate, d.clip.fps, decode_short_side(d.video_augment.size))
-    dataset = ClipDataset(table, method.recipe(table), seed=config.seed, backend=d.backend,
+    dataset = ClipDataset(table, recipe, seed=config.seed, backend=d.backend,
                           substitute=getattr(sampler, "successor", None), strict=strict, cache=cache)
     workers = {}
     if d.num_workers > 0:

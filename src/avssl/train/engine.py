@@ -3,7 +3,6 @@ folder, and the files a run writes (config.yaml, checkpoints/, metrics.csv, bad_
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import logging
 import os
@@ -14,13 +13,12 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import lightning as L
-import numpy as np
 import torch
 
-from avssl.config.schema import Config, config_from_dict, config_to_dict, save_config
+from avssl.config.schema import Config, config_to_dict, save_config
 from avssl.config.typed import ConfigError
-from avssl.data.manifest import Manifest
 from avssl.errors import UsageError
+from avssl.methods.configs import config_from_dict
 from avssl.methods.registry import method_class
 from avssl.train.callbacks import (
     CheckpointEveryNSteps,
@@ -28,19 +26,20 @@ from avssl.train.callbacks import (
     ProgressLog,
     RecordKeys,
     RngStates,
+    RunRecord,
     Throughput,
 )
+from avssl.train.checkpoint_format import check_training_format_version, safe_load
 from avssl.train.checkpoint_io import (
     LAST,
     PREVIOUS,
     AtomicCheckpointIO,
-    check_format_version,
     remove_stale_temp_files,
     resolve_resume_checkpoint,
-    safe_load,
 )
 from avssl.train.csv_logger import RunCSVLogger
-from avssl.train.data import PretrainDataModule, usable_table
+from avssl.train.data import PretrainDataModule
+from avssl.train.table import load_table
 
 log = logging.getLogger(__name__)
 
@@ -135,73 +134,8 @@ def resolve_precision(config: Config) -> str:
     return "32-true" if t.precision == "32" else t.precision
 
 
-class BadManifestRowsError(RuntimeError):
-    """Under --strict: the manifest lists files that `avssl probe` found unusable (names them)."""
-
-
 class LoaderWorkerError(RuntimeError):
     """A DataLoader worker process died (e.g. a segfault in a decoder) instead of raising an error."""
-
-
-def load_table(manifest_path: str | os.PathLike, bad_files: Optional[Path] = None, strict: bool = False,
-               min_duration: float = 0.0):
-    """The usable rows (no error, video and audio, at least `min_duration` s) of a manifest as a
-    FileTable.
-
-    Rows with a probe error, and files shorter than `min_duration` (the method's clip window), are
-    listed in `bad_files` (path, reason, step left empty: before training); under `strict` they stop
-    the run (BadManifestRowsError). A listed file that no longer exists is a UsageError naming it:
-    the manifest is out of date (re-run `avssl probe`).
-    """
-    if not Path(manifest_path).is_file():
-        raise UsageError(f"manifest not found: {manifest_path}")
-    try:
-        manifest = Manifest.load(manifest_path)
-    except (ValueError, KeyError) as err:
-        raise UsageError(f"manifest {manifest_path}: {err}") from None
-    errors, paths = manifest.strings("error"), manifest.strings("path")
-    durations = np.asarray(manifest.column("duration"), dtype=np.float64)
-    short = (errors == "") & manifest.usable_mask("both") & (durations < min_duration)
-    bad = [(str(paths[i]), str(errors[i])) for i in np.flatnonzero(errors != "")]
-    bad += [(str(paths[i]), f"too short: {durations[i]:.3f} s, the method's clip window needs {min_duration:.3f} s")
-            for i in np.flatnonzero(short)]
-    if short.any():
-        manifest = manifest.take(np.flatnonzero(~short))
-    if bad and strict:
-        shown = "; ".join(f"{p}: {r}" for p, r in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
-        raise BadManifestRowsError(f"manifest {manifest_path} lists {len(bad)} unusable file(s) "
-                                   f"(strict mode stops on bad files): {shown}")
-    if bad_files is not None:
-        _write_bad_rows(bad_files, bad)
-    total = len(manifest) + int(short.sum())
-    table, left_out = usable_table(manifest)
-    left_out += int(short.sum())
-    if left_out:
-        log.info("%s: %d of %d rows left out: %d with a probe error or too short (listed in %s), "
-                 "%d without video or audio", manifest_path, left_out, total, len(bad),
-                 bad_files or "the manifest", left_out - len(bad))
-    if len(table) == 0:
-        raise UsageError(f"manifest {manifest_path} has no usable row (needs video and audio, no error)")
-    missing = [p for p in (table.paths[i] for i in range(len(table))) if not os.path.exists(p)]
-    if missing:
-        raise UsageError(f"manifest {manifest_path}: {len(missing)} of {len(table)} usable files do not exist "
-                         f"(first: {missing[0]}); the manifest is out of date: run `avssl probe` again "
-                         "(it records missing files as 'file not found' rows, which training skips)")
-    return table
-
-
-def _write_bad_rows(path: Path, rows: list[tuple[str, str]]) -> None:
-    """bad_files.csv at the start of a fresh run: the manifest's unusable rows, step empty. A file
-    left by an attempt that died before its first checkpoint is replaced (those steps run again)."""
-    if not rows:
-        path.unlink(missing_ok=True)
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "reason", "step"])
-        writer.writerows([p, reason, ""] for p, reason in rows)
-    os.replace(tmp, path)
 
 
 def prepare_method(method: Any, config: Config) -> Any:
@@ -226,6 +160,7 @@ def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
         log.debug("tensorboard is not installed: metrics go to metrics.csv only")
     all_callbacks: list[L.Callback] = [
         CheckpointEveryNSteps(paths.checkpoints, t.checkpoint_every_n_steps),
+        RunRecord(config),
         FailurePolicy(paths.bad_files, config.data.max_failures),
         Throughput(),
         RngStates(),
@@ -288,7 +223,7 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
         _set_aside(paths.checkpoints / LAST)
     if resume is not None:
         checkpoint = safe_load(resume, mmap=True)
-        check_format_version(checkpoint, resume)
+        check_training_format_version(checkpoint, resume)
         check_resume_config(checkpoint, config, resume)
         resume_step = int(checkpoint.get("global_step", 0))
         del checkpoint
@@ -301,8 +236,9 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
     # a resumed run keeps its bad_files.csv (the manifest rows were listed when it started)
     L.seed_everything(config.seed, workers=True, verbose=False)
     method = prepare_method(method_class(config.method.name)(config), config)
+    recipe = method.recipe_class
     table = load_table(manifest_path, paths.bad_files if resume is None else None, strict=strict,
-                       min_duration=method.min_file_duration())
+                       min_duration=recipe.min_file_duration(config), streams=recipe.streams)
     data = PretrainDataModule(method, table, config, strict=strict)
     trainer = build_trainer(config, paths, resume_step, callbacks)
     try:

@@ -20,13 +20,13 @@ the slower speeds only); a file too short for the slowest speed raises a ValueEr
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
+from avssl.config.schema import Config
 from avssl.data.clip_io import read_audio_clip, read_video_clip
 from avssl.data.dataset import FileTable, SampleContext
+from avssl.data.recipes.base import SampleRecipe
 from avssl.data.sampling import WindowSpec
 from avssl.data.sampling.windows import TIME_EPS, start_anywhere
 from avssl.data.views import REVERSED, draw_index, inter_modal_order_view, order_view
@@ -49,8 +49,8 @@ def draw_fitting_speed(rng: np.random.Generator, speeds: tuple[int, ...], window
     return fitting[draw_index(rng, len(fitting))]
 
 
-class TemporalAVRecipe:
-    """One sample of temporal-av (see the module docstring). Picklable: plain values only.
+class TemporalAVRecipe(SampleRecipe):
+    """One sample of temporal-av (see the module docstring).
 
     Returns uint8 video [3, T, S, S], video_b [3, T, S, S], video_b_parts [n, 3, T // n, S, S],
     float audio [N]; int64 labels video_speed [2], video_direction [2] (A, B), audio_speed,
@@ -58,15 +58,22 @@ class TemporalAVRecipe:
     audio_start (float64 seconds, file time).
     """
 
-    def __init__(self, table: FileTable, config: Any) -> None:
-        data, params = config.data, config.method.params
-        self.clip = data.clip
-        self.augment = data.video_augment
+    def __init__(self, table: FileTable, config: Config) -> None:
+        super().__init__(table, config)
+        params = config.method.params
         self.speeds = tuple(params.speeds)
         self.num_subclips = params.num_subclips
         self.merge_reverse = params.merge_reverse_order
         self.min_offset = params.av_order_min_offset
         self.max_offset = params.av_order_max_offset
+
+    @classmethod
+    def min_file_duration(cls, config: Config) -> float:
+        """The slowest speed's windows with their inter-modal offsets."""
+        p, clip = config.method.params, config.data.clip
+        slowest = p.speeds[0]
+        return max(slowest * clip.video_seconds + p.av_order_max_offset,
+                   slowest * clip.audio_window + 2 * p.av_order_max_offset)
 
     def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]:
         index = ctx.index

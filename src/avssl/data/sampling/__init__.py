@@ -1,16 +1,21 @@
 """Clip sampling: which windows of which files make a sample, deterministic from (seed, epoch, index).
 
-windows: window spec and draws inside one file; clips: per-video sampler (sync pairs, hard and easy
-negatives, several windows); distributed: DDP index sampler with mid-epoch resume; hierarchical:
+windows: window spec and draws inside one file; clips: per-video sampler (sync pairs, hard
+negatives); distributed: DDP index sampler with mid-epoch resume; hierarchical:
 movies-then-clips batch sampler for long-form content.
 """
 
 from avssl.data.sampling.clips import ClipSampler
 from avssl.data.sampling.distributed import ResumableDistributedSampler
-from avssl.data.sampling.hierarchical import BatchPlan, HierarchicalBatchSampler, plan_batch
+from avssl.data.sampling.hierarchical import (
+    BatchPlan,
+    HierarchicalBatchSampler,
+    plan_batch,
+)
 from avssl.data.sampling.windows import (
     ClipPair,
     WindowSpec,
+    evenly_spaced_starts,
     grid_draw,
     max_offset,
     offset_pair_starts,
@@ -28,6 +33,7 @@ __all__ = [
     "HierarchicalBatchSampler",
     "ResumableDistributedSampler",
     "WindowSpec",
+    "evenly_spaced_starts",
     "grid_draw",
     "max_offset",
     "offset_pair_starts",

@@ -1,4 +1,4 @@
-"""Per-video clip sampler over plain arrays: synchronised pairs, AVTS hard and easy negatives, windows.
+"""Per-video clip sampler over plain arrays: synchronised pairs and AVTS hard negatives.
 
 Map-style: every method takes (index, epoch) and draws from `rng_for(seed, epoch, index, stream)`,
 so the result does not depend on the worker, the rank, the order of calls or a resume.
@@ -9,22 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from avssl.data.sampling.windows import (
-    STREAM_EASY_NEGATIVE,
-    STREAM_HARD_NEGATIVE,
-    STREAM_SYNC,
-    STREAM_WINDOWS,
     ClipPair,
     WindowSpec,
     offset_fits,
     offset_pair_starts,
     rng_for,
-    start_anywhere,
     sync_start,
-    window_starts,
 )
-
-# Tries at picking a random other video before falling back to listing all candidates.
-_EASY_TRIES = 32
+from avssl.data.streams import SampleStream
 
 
 def as_durations(durations: np.ndarray, name: str = "durations") -> np.ndarray:
@@ -38,8 +30,8 @@ def as_durations(durations: np.ndarray, name: str = "durations") -> np.ndarray:
     return array
 
 
-def as_aligned(values: np.ndarray | None, length: int, name: str, dtype: type, default) -> np.ndarray:
-    """A 1-D array of `length` items (the default filled in when `values` is None)."""
+def per_file_array(values: np.ndarray | None, length: int, name: str, dtype: type, default) -> np.ndarray:
+    """`values` as a 1-D array with one entry per file (`length`), or `default` when `values` is None."""
     if values is None:
         return default
     array = np.asarray(values, dtype=dtype)
@@ -51,9 +43,7 @@ def as_aligned(values: np.ndarray | None, length: int, name: str, dtype: type, d
 class ClipSampler:
     """Clip windows for video i of a collection given as arrays (one entry per file).
 
-    durations: float seconds [N]; has_audio: bool [N] (default all True); groups: int [N], the
-    source or movie id (default: every file its own group). Easy negatives never come from the
-    same group, since clips of one source are not true negatives of each other.
+    durations: float seconds [N]; has_audio: bool [N] (default all True).
     min_offset / max_offset bound |audio_start - video_start| of hard negatives (seconds);
     max_offset None means as far as the file allows.
     """
@@ -64,15 +54,13 @@ class ClipSampler:
         spec: WindowSpec,
         *,
         has_audio: np.ndarray | None = None,
-        groups: np.ndarray | None = None,
         seed: int = 0,
         min_offset: float = 0.5,
         max_offset: float | None = None,
     ) -> None:
         self.durations = as_durations(durations)
         n = len(self.durations)
-        self.has_audio = as_aligned(has_audio, n, "has_audio", bool, np.ones(n, dtype=bool))
-        self.groups = as_aligned(groups, n, "groups", np.int64, np.arange(n, dtype=np.int64))
+        self.has_audio = per_file_array(has_audio, n, "has_audio", bool, np.ones(n, dtype=bool))
         if min_offset < 0 or (max_offset is not None and max_offset < min_offset):
             raise ValueError(f"need 0 <= min_offset <= max_offset, got {min_offset}, {max_offset}")
         self.spec = spec
@@ -83,77 +71,26 @@ class ClipSampler:
     def __len__(self) -> int:
         return len(self.durations)
 
-    def sync_pair(self, index: int, epoch: int, draw: int = 0, spec: WindowSpec | None = None) -> ClipPair:
-        """Video and audio windows of file `index` starting at the same instant.
-
-        Every method takes an optional `spec` that replaces the sampler's for this draw, e.g.
-        `self.spec.at_speed(s)` for the longer source window of a clip played s times faster.
-        """
+    def sync_pair(self, index: int, epoch: int) -> ClipPair:
+        """Video and audio windows of file `index` starting at the same instant."""
         duration = self._duration_with_audio(index)
-        rng = rng_for(self.seed, epoch, index, STREAM_SYNC, draw)
-        start = self._call(index, sync_start, spec or self.spec, duration, rng)
+        rng = rng_for(self.seed, epoch, index, SampleStream.SYNC)
+        start = self._naming_video(index, sync_start, self.spec, duration, rng)
         return ClipPair(index, start, index, start)
 
-    def can_hard_negative(self, index: int, spec: WindowSpec | None = None) -> bool:
+    def can_hard_negative(self, index: int) -> bool:
         """Whether file `index` is long enough for an offset of at least `min_offset`."""
         self._check_index(index)
-        return offset_fits(spec or self.spec, float(self.durations[index]), self.min_offset, self.max_offset)
+        return offset_fits(self.spec, float(self.durations[index]), self.min_offset, self.max_offset)
 
-    def hard_negative(self, index: int, epoch: int, draw: int = 0, spec: WindowSpec | None = None) -> ClipPair:
+    def hard_negative(self, index: int, epoch: int) -> ClipPair:
         """Out-of-sync pair from file `index`: |offset| in [min_offset, max_offset], both inside."""
         duration = self._duration_with_audio(index)
-        rng = rng_for(self.seed, epoch, index, STREAM_HARD_NEGATIVE, draw)
-        video_start, audio_start = self._call(
-            index, offset_pair_starts, spec or self.spec, duration, rng, self.min_offset, self.max_offset
+        rng = rng_for(self.seed, epoch, index, SampleStream.HARD_NEGATIVE)
+        video_start, audio_start = self._naming_video(
+            index, offset_pair_starts, self.spec, duration, rng, self.min_offset, self.max_offset
         )
         return ClipPair(index, video_start, index, audio_start)
-
-    def easy_negative(self, index: int, epoch: int, draw: int = 0, spec: WindowSpec | None = None) -> ClipPair:
-        """Video window of file `index`, audio window of another file with audio from another group."""
-        self._check_index(index)
-        spec = spec or self.spec
-        rng = rng_for(self.seed, epoch, index, STREAM_EASY_NEGATIVE, draw)
-        other = self._other_video(index, rng, float(spec.audio_duration))
-        fps = spec.fps
-        video_start = self._call(index, start_anywhere, spec.video_duration,
-                                 float(self.durations[index]), rng, fps)
-        audio_start = self._call(other, start_anywhere, float(spec.audio_duration),
-                                 float(self.durations[other]), rng, fps)
-        return ClipPair(index, video_start, other, audio_start)
-
-    def windows(
-        self, index: int, epoch: int, count: int, min_gap: float = 0.0, draw: int = 0,
-        spec: WindowSpec | None = None,
-    ) -> np.ndarray:
-        """`count` sorted clip starts in file `index`, starts at least span + min_gap apart.
-
-        For ordering tasks and within-video negatives. Returns float64 [count] (seconds).
-        """
-        self._check_index(index)
-        spec = spec or self.spec
-        rng = rng_for(self.seed, epoch, index, STREAM_WINDOWS, draw)
-        return self._call(index, window_starts, spec.span, float(self.durations[index]),
-                          count, rng, min_gap, spec.fps)
-
-    def _other_video(self, index: int, rng: np.random.Generator, need: float) -> int:
-        n = len(self.durations)
-        group = self.groups[index]
-
-        def eligible(j: int) -> bool:
-            return bool(self.has_audio[j]) and self.groups[j] != group and self.durations[j] >= need
-
-        for _ in range(_EASY_TRIES):
-            j = int(rng.integers(n))
-            if eligible(j):
-                return j
-        mask = self.has_audio & (self.groups != group) & (self.durations >= need)
-        candidates = np.flatnonzero(mask)
-        if candidates.size == 0:
-            raise ValueError(
-                f"no easy negative for video {index}: no other group has a file with audio "
-                f"of at least {need:.3f} s"
-            )
-        return int(candidates[rng.integers(candidates.size)])
 
     def _duration_with_audio(self, index: int) -> float:
         self._check_index(index)
@@ -166,7 +103,7 @@ class ClipSampler:
             raise IndexError(f"video index {index} out of range for {len(self.durations)} videos")
 
     @staticmethod
-    def _call(index: int, fn, *args):
+    def _naming_video(index: int, fn, *args):
         # name the video in the error: the window functions only know durations
         try:
             return fn(*args)

@@ -9,7 +9,8 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from avssl.data.sampling.resumable import EpochPosition, world
-from avssl.data.sampling.windows import STREAM_EPOCH_ORDER, rng_for
+from avssl.data.sampling.windows import rng_for
+from avssl.data.streams import SampleStream
 
 
 class ResumableDistributedSampler(Sampler[int], EpochPosition):
@@ -88,7 +89,7 @@ class ResumableDistributedSampler(Sampler[int], EpochPosition):
     def _order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         if self._order_cache is None or self._order_cache[0] != epoch:
             if self.shuffle:
-                order = rng_for(self.seed, epoch, 0, STREAM_EPOCH_ORDER).permutation(self.length)
+                order = rng_for(self.seed, epoch, 0, SampleStream.EPOCH_ORDER).permutation(self.length)
             else:
                 order = np.arange(self.length)
             position = np.empty_like(order)

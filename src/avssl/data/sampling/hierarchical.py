@@ -31,16 +31,15 @@ from typing import Any, Iterator
 import numpy as np
 from torch.utils.data import Sampler
 
-from avssl.data.sampling.clips import as_aligned, as_durations
+from avssl.data.sampling.clips import as_durations, per_file_array
 from avssl.data.sampling.resumable import EpochPosition, world
 from avssl.data.sampling.windows import (
-    STREAM_BATCH,
-    STREAM_EPOCH_ORDER,
     WindowSpec,
     rng_for,
     window_capacities,
     window_starts,
 )
+from avssl.data.streams import SampleStream
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +97,10 @@ class HierarchicalBatchSampler(Sampler[list[tuple[int, float]]], EpochPosition):
         EpochPosition.__init__(self, seed)
         self.durations = as_durations(durations)
         n = len(self.durations)
-        self.groups = as_aligned(groups, n, "groups", np.int64, None)
+        self.groups = per_file_array(groups, n, "groups", np.int64, None)
         if self.groups is None:
             raise ValueError("groups is required (one group id per file)")
-        usable = as_aligned(has_audio, n, "has_audio", bool, np.ones(n, dtype=bool))
+        usable = per_file_array(has_audio, n, "has_audio", bool, np.ones(n, dtype=bool))
         if min_gap < 0 or repeats < 1:
             raise ValueError(f"need min_gap >= 0 and repeats >= 1, got {min_gap}, {repeats}")
         self.spec = spec
@@ -154,7 +153,7 @@ class HierarchicalBatchSampler(Sampler[list[tuple[int, float]]], EpochPosition):
         per_shuffle = math.ceil(count / m)
         rows = []
         for repeat in range(self.repeats):
-            order = rng_for(self.seed, epoch, repeat, STREAM_EPOCH_ORDER).permutation(count)
+            order = rng_for(self.seed, epoch, repeat, SampleStream.EPOCH_ORDER).permutation(count)
             rows.append(np.resize(order, per_shuffle * m).reshape(per_shuffle, m))
         return np.concatenate(rows)
 
@@ -181,7 +180,7 @@ class HierarchicalBatchSampler(Sampler[list[tuple[int, float]]], EpochPosition):
         return self._iterate(len(positions), make)
 
     def _draw_batch(self, row: np.ndarray, position: int, epoch: int) -> list[tuple[int, float]]:
-        rng = rng_for(self.seed, epoch, position, STREAM_BATCH)
+        rng = rng_for(self.seed, epoch, position, SampleStream.BATCH)
         batch: list[tuple[int, float]] = []
         for group in row:
             batch.extend(self._draw_group(int(group), rng))

@@ -17,14 +17,6 @@ import numpy as np
 # Tolerance for float time comparisons (seconds); well below one audio sample at 48 kHz.
 TIME_EPS = 1e-9
 
-# Stream ids keep the draws of different sample kinds independent for the same (seed, epoch, index).
-STREAM_SYNC = 1
-STREAM_HARD_NEGATIVE = 2
-STREAM_EASY_NEGATIVE = 3
-STREAM_WINDOWS = 4
-STREAM_EPOCH_ORDER = 5
-STREAM_BATCH = 6
-STREAM_VIEW = 7
 
 
 def rng_for(seed: int, epoch: int, index: int, stream: int = 0, draw: int = 0) -> np.random.Generator:
@@ -69,12 +61,6 @@ class WindowSpec:
         if self.fps is None:
             raise ValueError("WindowSpec.num_frames needs fps")
         return int(round(self.video_duration * self.fps))
-
-    def at_speed(self, speed: int) -> WindowSpec:
-        """The source windows a clip played `speed` times faster needs: both durations times speed."""
-        if int(speed) != speed or speed < 1:
-            raise ValueError(f"speed must be an integer >= 1, got {speed!r}")
-        return WindowSpec(self.video_duration * speed, float(self.audio_duration) * speed, self.fps)
 
 
 class ClipPair(NamedTuple):
@@ -248,3 +234,11 @@ def window_starts(
     step_k = _grid_step(window + min_gap, fps)
     slack_k = _last_grid_start(duration - window, fps) - (count - 1) * step_k
     return (np.sort(rng.integers(0, slack_k + 1, size=count)) + ranks * step_k) / fps
+
+
+def evenly_spaced_starts(duration: float, span: float, clips: int, fps: float) -> list[float]:
+    """Starts of `clips` windows of `span` seconds spread evenly over [0, duration]: the centres of
+    N equal segments of the admissible range [0, duration - span], floored to the 1/fps grid (0 when
+    the file is shorter than a window). N = 1 is the centre window; every evaluation clip uses this."""
+    room = max(0.0, duration - span)
+    return [float(np.floor(room * (i + 0.5) / clips * fps) / fps) for i in range(clips)]

@@ -55,6 +55,22 @@ class Trajectory:
         return x, y
 
 
+def _time_to_floor(y: float, vy: float, floor: float, g: float) -> float:
+    """Seconds until a falling or rising object under gravity g reaches the floor (0 when on it, moving down)."""
+    disc = vy * vy + 2.0 * g * max(floor - y, 0.0)
+    s_floor = (-vy + math.sqrt(disc)) / g
+    return 0.0 if s_floor <= 1e-12 else s_floor
+
+
+def _time_to_wall(x: float, vx: float, left: float, right: float) -> float:
+    """Seconds until the object's centre reaches the wall it moves towards (inf when it does not move)."""
+    if vx > 0:
+        return max((right - x) / vx, 0.0)
+    if vx < 0:
+        return max((left - x) / vx, 0.0)
+    return math.inf
+
+
 def simulate(
     arena: Arena, half_width: float, bottom: float, t_start: float, t_end: float,
     x: float, y: float, vx: float, vy: float,
@@ -78,18 +94,8 @@ def simulate(
     for _ in range(_MAX_EVENTS):
         ay = 0.0 if resting else g
         segments.append((t, x, y, vx, vy, ay))
-        s_floor = math.inf
-        if not resting:
-            disc = vy * vy + 2.0 * g * max(floor - y, 0.0)
-            s_floor = (-vy + math.sqrt(disc)) / g
-            if s_floor <= 1e-12:  # on the floor moving down: bounce now
-                s_floor = 0.0
-        s_wall = math.inf
-        if vx > 0:
-            s_wall = (right - x) / vx
-        elif vx < 0:
-            s_wall = (left - x) / vx
-        s_wall = max(s_wall, 0.0)
+        s_floor = math.inf if resting else _time_to_floor(y, vy, floor, g)
+        s_wall = _time_to_wall(x, vx, left, right)
         s = min(s_floor, s_wall)
         if t + s >= t_end:
             break

@@ -23,15 +23,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from avssl.data.synthetic import labelled_sets
 from avssl.data.synthetic.catalogue import OBJECT_CLASSES, action_classes
 from avssl.data.synthetic.config import FORMAT_VERSION, WorldConfig
-from avssl.data.synthetic.encode import write_media
+from avssl.data.synthetic.labelled_sets import (
+    esc_source_id,
+    ucf_clip_name,
+    ucf_splits,
+    write_esc_meta,
+    write_ucf_lists,
+)
 from avssl.data.synthetic.recordings import (
-    clip_timeline, esc_recording, movie_timeline, ucf_group_timeline,
+    clip_timeline,
+    esc_recording,
+    movie_timeline,
+    ucf_group_timeline,
 )
 from avssl.data.synthetic.timeline import Timeline, render
 from avssl.errors import UsageError
+from avssl.media.writer import write_media
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +107,7 @@ def _write_ucf_group(cfg: WorldConfig, out: str, action: int, group: int) -> lis
     records = []
     for c in range(cfg.ucf_clips_per_group):
         start = c * cfg.ucf_clip_seconds
-        rel = f"ucf/UCF-101/{name}/{labelled_sets.ucf_clip_name(name, group, c + 1)}"
+        rel = f"ucf/UCF-101/{name}/{ucf_clip_name(name, group, c + 1)}"
         _encode(cfg, os.path.join(out, rel), frames[c * nf:(c + 1) * nf], audio[c * ns:(c + 1) * ns])
         clip_events = [{**e, "time": round(e["time"] - start, 6)} for e in events
                        if start <= e["time"] < start + cfg.ucf_clip_seconds]
@@ -113,7 +122,7 @@ def _write_ucf_group(cfg: WorldConfig, out: str, action: int, group: int) -> lis
 
 def _write_esc_source(cfg: WorldConfig, out: str, class_id: int, fold: int, source: int) -> list[dict]:
     audio, per_take = esc_recording(cfg, class_id, fold * 100 + source)
-    src_file = labelled_sets.esc_source_id(cfg, class_id, fold, source)
+    src_file = esc_source_id(cfg, class_id, fold, source)
     ns = int(round(cfg.esc_clip_seconds * cfg.sample_rate))
     records = []
     for k, times in enumerate(per_take):
@@ -191,8 +200,8 @@ def generate_world(
                 bar.update()
     bar.close()
     records.sort(key=lambda r: r["path"])
-    labelled_sets.write_ucf_lists(out, cfg, [r for r in records if r["kind"] == "ucf"])
-    labelled_sets.write_esc_meta(out, cfg, [r for r in records if r["kind"] == "esc"])
+    write_ucf_lists(out, cfg, [r for r in records if r["kind"] == "ucf"])
+    write_esc_meta(out, cfg, [r for r in records if r["kind"] == "esc"])
     world = {
         "format_version": FORMAT_VERSION, "config_hash": cfg.config_hash(), "scale": scale, "seed": cfg.seed,
         "config": cfg.to_dict(),
@@ -200,7 +209,7 @@ def generate_world(
                            for k, c in enumerate(OBJECT_CLASSES[:cfg.n_object_classes])],
         "action_classes": [{"index": i + 1, "name": n, "object_class": k, "motion": m}
                            for i, (n, k, m) in enumerate(action_classes(cfg.n_object_classes))],
-        "ucf_splits": labelled_sets.ucf_splits(cfg.ucf_groups),
+        "ucf_splits": ucf_splits(cfg.ucf_groups),
         "files": records, "complete": True,
     }
     tmp = os.path.join(out, WORLD_FILE + ".tmp")
