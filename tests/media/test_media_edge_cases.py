@@ -8,6 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
 
 from avssl.data.synthetic.framecode import (
     beep_track,
@@ -102,3 +103,21 @@ def test_frames_from_a_generator_with_explicit_count(tmp_path):
         write_media(tmp_path / "bad_count.mp4", iter(coded_frames(30, 48, 64)), 25, num_frames=31)
     with pytest.raises(ValueError, match=r"bad_size\.mp4.*frame 0"):
         write_media(tmp_path / "bad_size.mp4", iter(coded_frames(3, 48, 64)), 25, frame_size=(50, 64))
+
+
+def test_a_window_at_the_stream_start_reads_the_same_after_another_read(tmp_path):
+    """A seek back to the stream start flushes the AAC decoder, which then gave the first frame's
+    samples up to 0.04 off a fresh decode: reads that reach the start decode it afresh."""
+    path = tmp_path / "aac.mp4"
+    t = np.arange(5 * 16000) / 16000
+    write_media(path, np.zeros((125, 32, 32, 3), dtype=np.uint8), 25,
+                (0.3 * np.sin(2 * np.pi * (300 + 150 * t) * t)).astype(np.float32), 16000)
+    with MediaReader(path) as fresh:
+        first = fresh.read_audio(0.0, 1.0)
+    with MediaReader(path) as reader:
+        reader.read_audio(1.5, 1.0)
+        reader.read_video(1.5, 1.0)
+        again = reader.read_audio(0.0, 1.0)
+        near = reader.read_audio(0.1, 0.5)
+    torch.testing.assert_close(again, first, atol=1e-6, rtol=0)
+    torch.testing.assert_close(near, first[1600:9600], atol=1e-6, rtol=0)

@@ -94,13 +94,14 @@ class PyAVDecoder:
     def frames_from(self, stream, t: float):
         """Decoded frames of `stream`, starting at or before clip time t, as (time, frame) in
         presentation order. When the demuxer's seek lands late (MPEG-PS seeks by a timestamp
-        search), seek again earlier, doubling the step; past the stream start, reopen the file and
-        decode from its beginning."""
+        search), seek again earlier, doubling the step; at or before the stream start, reopen the
+        file and decode from its beginning (a decoder flushed by a seek to the start does not give
+        back the first samples a fresh one gives: AAC's first frame came out up to 0.04 off)."""
         first_time = self.stream_start(stream)
         back = 0.0
         while True:
             seek_to = t - back
-            if seek_to > first_time - SEEK_BACKOFF:
+            if seek_to > first_time + TIME_EPS:
                 self.seek(stream, seek_to)
             else:
                 stream = self._reopen(stream)
@@ -109,7 +110,7 @@ class PyAVDecoder:
             if head is None:
                 return
             landed = head[0]
-            if landed <= t + TIME_EPS or landed <= first_time + TIME_EPS or seek_to <= first_time - SEEK_BACKOFF:
+            if landed <= t + TIME_EPS or landed <= first_time + TIME_EPS or seek_to <= first_time + TIME_EPS:
                 yield head
                 yield from frames
                 return
