@@ -1,6 +1,5 @@
-"""Per-video clip windows: determinism, offsets within bounds and inside the file, easy negatives."""
+"""Per-video clip windows: determinism, hard-negative offsets from the given video window, inside the file."""
 
-import math
 
 import numpy as np
 import pytest
@@ -9,8 +8,8 @@ from avssl.data.sampling import (
     ClipSampler,
     WindowSpec,
     evenly_spaced_starts,
-    max_offset,
-    offset_pair_starts,
+    hard_audio_fits,
+    hard_audio_start,
     rng_for,
     window_capacity,
     window_starts,
@@ -45,8 +44,8 @@ def test_rng_depends_only_on_its_key():
 
 
 def test_same_sample_from_any_call_order(sampler):
-    forward = [sampler.hard_negative(i, 3) for i in range(4)]
-    backward = [sampler.hard_negative(i, 3) for i in reversed(range(4))][::-1]
+    forward = [sampler.hard_negative(i, 3, 0.0) for i in range(4)]
+    backward = [sampler.hard_negative(i, 3, 0.0) for i in reversed(range(4))][::-1]
     assert forward == backward
     assert sampler.sync_pair(0, 3) != sampler.sync_pair(0, 4)  # a new epoch, a new window
 
@@ -67,37 +66,40 @@ def test_sync_pairs_start_together_inside_the_file(sampler):
     assert min(starts) < 0.3 and max(starts) > 8.7
 
 
-def test_hard_negative_offsets_within_bounds_and_inside(sampler):
+def test_hard_negative_offsets_are_from_the_given_video_window(sampler):
     spec = sampler.spec
     signs = set()
     for epoch in range(150):
         for i in (0, 1, 2, 3):
-            pair = sampler.hard_negative(i, epoch)
-            assert pair.video_index == pair.audio_index == i
-            assert abs(pair.offset) >= 0.5 - EPS
-            assert inside(pair.video_start, spec.video_duration, DURATIONS[i])
-            assert inside(pair.audio_start, spec.audio_duration, DURATIONS[i])
+            video = sampler.sync_pair(i, epoch).video_start
+            audio = sampler.hard_negative(i, epoch, video)
+            if audio is None:  # only where no start 0.5 s away fits beside this window
+                assert i == 2 and max(video, DURATIONS[2] - spec.audio_duration - video) < 0.5
+                continue
+            assert abs(audio - video) >= 0.5 - EPS
+            assert inside(audio, spec.audio_duration, DURATIONS[i])
             if spec.fps:
-                assert on_grid(pair.video_start, 25) and on_grid(pair.audio_start, 25)
-            signs.add(np.sign(pair.offset))
+                assert on_grid(audio, 25)
+            signs.add(np.sign(audio - video))
     assert signs == {-1.0, 1.0}
 
 
 def test_hard_negative_max_offset_is_respected():
     spec = WindowSpec(1.0)
     sampler = ClipSampler(np.array([60.0]), spec, min_offset=2.0, max_offset=3.0)
-    offsets = np.array([abs(sampler.hard_negative(0, e).offset) for e in range(300)])
+    offsets = np.array([abs(sampler.hard_negative(0, e, 30.0) - 30.0) for e in range(300)])
     assert offsets.min() >= 2.0 and offsets.max() <= 3.0
     assert offsets.min() < 2.1 and offsets.max() > 2.9
 
 
-def test_hard_negative_in_a_tight_file_uses_the_only_room_left():
-    # 2.6 s file, 1.0 s video, 0.8 s audio: audio later by at most 1.8 s, earlier by at most 1.6 s
+def test_hard_audio_start_uses_the_only_side_left_and_none_when_no_side_fits():
+    # 2.6 s file, 0.8 s audio: audio starts lie in [0, 1.8]
     spec = WindowSpec(1.0, 0.8)
-    assert math.isclose(max_offset(spec, 2.6), 1.8)
     for seed in range(100):
-        v, a = offset_pair_starts(spec, 2.6, rng_for(seed, 0, 0), min_offset=1.7)
-        assert a - v >= 1.7 - EPS and v >= -EPS and a + 0.8 <= 2.6 + EPS  # only audio-later fits
+        audio = hard_audio_start(spec, 2.6, 0.0, rng_for(seed, 0, 0), min_offset=1.7)
+        assert 1.7 - EPS <= audio <= 1.8 + EPS  # only later audio fits beside a window at 0
+    assert hard_audio_start(spec, 2.6, 0.9, rng_for(0, 0, 0), min_offset=1.0) is None
+    assert hard_audio_fits(spec, 2.6, 1.8) and not hard_audio_fits(spec, 2.6, 1.81)
 
 
 def test_hard_negative_impossible_names_the_video(sampler):
@@ -105,8 +107,7 @@ def test_hard_negative_impossible_names_the_video(sampler):
     assert sampler.can_hard_negative(4)
     strict = ClipSampler(DURATIONS, sampler.spec, min_offset=0.75)
     assert not strict.can_hard_negative(4) and strict.can_hard_negative(0)
-    with pytest.raises(ValueError, match="video 4: no offset of at least 0.75 s"):
-        strict.hard_negative(4, 0)
+    assert strict.hard_negative(4, 0, 0.0) is None
     with pytest.raises(ValueError, match="video 5 has no audio"):
         sampler.sync_pair(5, 0)
 

@@ -53,13 +53,16 @@ def test_easy_negatives_come_from_other_groups_and_hard_ones_only_where_possible
 
 
 def test_all_easy_negatives_loss_matches_a_hand_computation():
+    """In "all" mode the hard negatives are the curriculum's share of the negative term, however few they
+    are beside the easy pairs: (1 - h) x mean easy cost + h x mean hard cost."""
     # a margin near the diameter of the unit sphere, so that every negative pair costs something
     method = method_class("avts")(tiny_config("method.margin=1.9"))
     assert method.params.easy_negatives == "all"
     g = torch.Generator().manual_seed(0)
     video, audio, hard = (torch.nn.functional.normalize(torch.randn(3, 4, generator=g), dim=1) for _ in range(3))
-    out = {"video": video, "audio": audio, "negative": hard, "use_hard": torch.tensor([False, True, False]),
-           "valid_negative": torch.ones(3, dtype=torch.bool)}
+    use_hard = torch.tensor([False, True, False])
+    out = {"video": video, "audio": audio, "easy": audio[[2, 2, 0]], "hard": torch.where(use_hard[:, None], hard, audio[[2, 2, 0]]),
+           "use_hard": use_hard, "has_easy": torch.ones(3, dtype=torch.bool)}
     margin = method.params.margin
 
     def cost(v, a, positive):
@@ -67,14 +70,32 @@ def test_all_easy_negatives_loss_matches_a_hand_computation():
         return d * d if positive else max(0.0, margin - d) ** 2
 
     positives = [cost(video[i], audio[i], True) for i in range(3)]
-    # groups 0, 0, 1: rows 0 and 1 are one source, so only pairs across sources, plus row 1's hard one
-    negatives = [cost(video[i], audio[j], False) for i, j in [(0, 2), (1, 2), (2, 0), (2, 1)]]
-    negatives.append(cost(video[1], hard[1], False))
-    expected = 0.5 * (np.mean(positives) + np.mean(negatives))
-    loss = method.margin_loss(out, torch.tensor([0, 0, 1]))
-    assert min(negatives) > 0 and float(loss) == pytest.approx(expected, rel=1e-5)
-    paper = method_class("avts")(tiny_config("method.margin=1.9", "method.easy_negatives=one"))
-    assert float(paper.margin_loss(out, torch.tensor([0, 0, 1]))) != pytest.approx(expected, rel=1e-3)
+    # groups 0, 0, 1: rows 0 and 1 are one source, so only pairs across sources are easy negatives
+    easy = [cost(video[i], audio[j], False) for i, j in [(0, 2), (1, 2), (2, 0), (2, 1)]]
+    hard_cost = cost(video[1], hard[1], False)
+    share = 0.25
+    expected = 0.5 * (np.mean(positives) + (1 - share) * np.mean(easy) + share * hard_cost)
+    loss = method.margin_loss(out, torch.tensor([0, 0, 1]), share)
+    assert min(easy) > 0 and float(loss) == pytest.approx(expected, rel=1e-5)
+    pooled = 0.5 * (np.mean(positives) + np.mean(easy + [hard_cost]))  # the hard pair as 1 of 5 negatives
+    assert float(loss) != pytest.approx(pooled, rel=1e-3)
+    only_easy = 0.5 * (np.mean(positives) + np.mean(easy))
+    no_hard = dict(out, use_hard=torch.zeros(3, dtype=torch.bool))
+    assert float(method.margin_loss(no_hard, torch.tensor([0, 0, 1]), 0.0)) == pytest.approx(only_easy, rel=1e-5)
+
+
+def test_one_negative_per_video_loss_matches_a_hand_computation():
+    method = method_class("avts")(tiny_config("method.margin=1.9", "method.easy_negatives=one"))
+    g = torch.Generator().manual_seed(1)
+    video, audio, hard = (torch.nn.functional.normalize(torch.randn(3, 4, generator=g), dim=1) for _ in range(3))
+    use_hard = torch.tensor([False, True, False])
+    out = {"video": video, "audio": audio, "easy": audio[[2, 2, 0]], "hard": hard, "use_hard": use_hard,
+           "has_easy": torch.ones(3, dtype=torch.bool)}
+    d = lambda v, a: float((v - a).norm())  # noqa: E731
+    costs = [d(video[i], audio[i]) ** 2 for i in range(3)]
+    costs += [max(0.0, 1.9 - d(video[0], audio[2])) ** 2, max(0.0, 1.9 - d(video[1], hard[1])) ** 2,
+              max(0.0, 1.9 - d(video[2], audio[0])) ** 2]
+    assert float(method.margin_loss(out, torch.tensor([0, 0, 1]), 0.5)) == pytest.approx(np.mean(costs), rel=1e-5)
 
 
 def test_bad_easy_negatives_value_is_refused():

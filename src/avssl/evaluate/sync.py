@@ -6,7 +6,8 @@ the video and audio embeddings (the quantity AVTS trains with its margin loss):
 - easy: each of two video windows against its own audio and against the audio of the same window
   slot in the next file (a different source);
 - hard: the second video window against its own audio and against the same file's audio shifted
-  by at least `method.min_offset` seconds (the sampler's hard negative).
+  as the recipe shifts it (`method.min_offset` of gap between the two audio windows, unless
+  `method.hard_overlap`).
 
 A pair is right when the in-sync audio is the nearer one; chance is 0.5. Windows come from
 ClipSampler with a fixed seed, so two models are judged on the same pairs.
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from avssl.data.clip_io import read_audio_clip, read_video_clip
+from avssl.data.recipes.avts import hard_min_offset
 from avssl.data.recipes.base import clip_window
 from avssl.data.sampling import ClipSampler
 from avssl.errors import UsageError
@@ -49,30 +51,45 @@ class SyncPairs:
 
 def sync_pairs(paths: Sequence[str], durations: Sequence[float], config: Any, windows_per_file: int = 4,
                backend: str | None = None) -> SyncPairs:
-    """The evaluation windows of `paths` at `config`'s clip and augmentation (centre crop)."""
+    """The evaluation windows of `paths` at `config`'s clip and augmentation (centre crop); the hard
+    negatives are those of the method's recipe (avssl.data.recipes.avts.hard_min_offset)."""
     if len(paths) < 2:
         raise UsageError(f"the sync evaluation needs at least 2 files (easy pairs take another file's audio), "
                          f"got {len(paths)}")
-    clip, params = config.data.clip, config.method.params
-    sampler = ClipSampler(np.asarray(durations, dtype=np.float64), clip_window(config), seed=PAIR_SEED,
-                          min_offset=params.min_offset, max_offset=params.max_offset)
+    clip = config.data.clip
+    durations = np.asarray(durations, dtype=np.float64)
+    sampler = ClipSampler(durations, clip_window(config), seed=PAIR_SEED, min_offset=hard_min_offset(config),
+                          max_offset=config.method.params.max_offset)
     too_short = [p for i, p in enumerate(paths) if not sampler.can_hard_negative(i)]
     if too_short:
-        raise UsageError(f"{len(too_short)} file(s) too short for an audio shift of {params.min_offset} s beside a "
-                         f"{clip.audio_window} s window, e.g. {too_short[0]}")
+        raise UsageError(f"{len(too_short)} file(s) too short for a hard negative {hard_min_offset(config):g} s "
+                         f"from a {clip.audio_window} s window, e.g. {too_short[0]}")
     video, audio, shifted, source, starts = [], [], [], [], []
     for i, path in enumerate(paths):
         with MediaReader(path, backend=backend) as reader:
             for k in range(windows_per_file):
-                sync, hard = sampler.sync_pair(i, k), sampler.hard_negative(i, k)
-                for start in (sync.video_start, hard.video_start):
+                sync_start = sampler.sync_pair(i, 2 * k).video_start
+                hard_start, hard_audio = hard_window(sampler, i, 2 * k + 1)
+                for start in (sync_start, hard_start):
                     video.append(read_video_clip(reader, start, clip.frames, clip.fps, config.data.video_augment, None))
                     audio.append(read_audio_clip(reader, start, clip.audio_window, clip.sample_rate))
                     source.append(i)
-                shifted.append(read_audio_clip(reader, hard.audio_start, clip.audio_window, clip.sample_rate))
-                starts += [(sync.video_start, float("nan")), (hard.video_start, hard.audio_start)]
+                shifted.append(read_audio_clip(reader, hard_audio, clip.audio_window, clip.sample_rate))
+                starts += [(sync_start, float("nan")), (hard_start, hard_audio)]
     return SyncPairs(torch.stack(video), torch.stack(audio), torch.stack(shifted), torch.tensor(source),
                      np.asarray(starts, dtype=np.float64), windows_per_file)
+
+
+def hard_window(sampler: ClipSampler, index: int, draw: int, tries: int = 64) -> tuple[float, float]:
+    """(video start, hard-negative audio start) of a window of file `index` that has a hard negative:
+    the sampler's windows for draws draw, draw + 1000, ... until one has (the file can hold one)."""
+    for attempt in range(tries):
+        epoch = draw + 1000 * attempt
+        start = sampler.sync_pair(index, epoch).video_start
+        hard = sampler.hard_negative(index, epoch, start)
+        if hard is not None:
+            return start, hard
+    raise UsageError(f"file {index}: no window with a hard negative in {tries} draws")
 
 
 @torch.no_grad()

@@ -2,9 +2,9 @@
 
 Positives: a video clip and the audio at the same instant. Negatives: easy (the audio of another
 sample of the batch, from another source: one per video as in the paper, or all of them) and hard
-(the same video's audio shifted by at least `min_offset` seconds), mixed by a curriculum that starts
-with easy negatives only. Loss: the contrastive margin loss on the distance of the L2-normalised
-video and audio embeddings.
+(the same file's audio, shifted from this very video clip by at least `min_offset` seconds of gap),
+mixed by a curriculum that starts with easy negatives only. Loss: the contrastive margin loss on the
+distance of the L2-normalised video and audio embeddings. The data recipe is avssl.data.recipes.avts.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 
 from avssl.config.typed import require
-from avssl.data.recipes.avts import AVTSRecipe
+from avssl.data.recipes.avts import AVTSRecipe, hard_min_offset
 from avssl.data.streams import StepStream
 from avssl.losses.margin import AVTS_MARGIN, contrastive_margin_loss
 from avssl.methods.base import PretrainMethod
@@ -40,16 +39,21 @@ class AVTSParams:
     """`method:` section of an avts config.
 
     easy_negatives: "one" (the paper's pairing: each video has one negative, the audio of the next
-    batch row from another source, or its hard negative) or "all" (assumed for CPU-scale runs: every
-    audio of the batch from another source is a negative of every video, so a batch of B gives about
-    B * (B - 1) negative pairs instead of B for the same encoder time; positives and negatives then
-    weigh half each in the loss).
+    batch row from another source, or its hard negative, so the curriculum's hard share is the share
+    of negatives that are hard) or "all" (assumed for CPU-scale runs: every audio of the batch from
+    another source is a negative of every video, about B * (B - 1) pairs for the encoder time of B;
+    the negative term is then (1 - h) x the mean cost of the easy pairs + h x the mean cost of the
+    hard ones, h the curriculum's hard share; positives and negatives weigh half each).
+    min_offset: the gap in seconds between a hard negative's audio window and the in-sync one (they
+    share no sample), or with `hard_overlap` the distance between their starts. max_offset: the
+    largest distance between the two starts (null: as far as the file allows).
     """
 
     margin: float = AVTS_MARGIN
     easy_negatives: str = "one"
     min_offset: float = 0.5
     max_offset: Optional[float] = None
+    hard_overlap: bool = False
     curriculum: CurriculumParams = field(default_factory=CurriculumParams)
 
     def validate(self, where: str) -> None:
@@ -68,23 +72,31 @@ class AVTS(PretrainMethod):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
+        p = self.params
+        least = hard_min_offset(config)
+        require(p.max_offset is None or p.max_offset >= least, "method.max_offset",
+                f"({p.max_offset}) must be >= {least:g} s: the distance between the starts of two audio "
+                f"windows {p.min_offset:g} s apart" + ("" if p.hard_overlap else " with no sample in common"))
         self.video_head = self.projection(self.video_encoder.out_dim)
         self.audio_head = self.projection(self.audio_encoder.out_dim)
-        c = self.params.curriculum
+        c = p.curriculum
         self.curriculum = HardNegativeCurriculum(c.easy_steps, c.final_hard_share, c.ramp_steps)
 
-    def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.video_head(self.video_encoder(clips)), dim=1)
-
-    def embed_audio(self, log_mel: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.audio_head(self.audio_encoder(log_mel)), dim=1)
+    @classmethod
+    def chance_levels(cls, config: Any) -> dict[str, float]:
+        return {"train/sync_accuracy_easy": 0.5, "train/sync_accuracy_hard": 0.5}
 
     def negative_audio_index(self, groups: torch.Tensor, has_hard: torch.Tensor, hard_share: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """For each sample, whether its negative is hard, and the batch row whose audio is its easy
-        negative (the next row from another group; itself when no such row exists)."""
+        """For each sample, whether its hard negative is used, and the batch row whose audio is its easy
+        negative (the next row from another group; itself when no such row exists). "one": a sample
+        uses its hard negative with probability `hard_share`; "all": every sample that has one does,
+        as soon as the share is positive (the loss weighs the hard term by the share)."""
         b = groups.shape[0]
-        gen = self.step_generator(StepStream.NEGATIVE_CHOICE)
-        use_hard = (torch.rand(b, generator=gen) < hard_share).to(groups.device) & has_hard
+        if self.params.easy_negatives == "all":
+            use_hard = has_hard & (hard_share > 0)
+        else:
+            gen = self.step_generator(StepStream.NEGATIVE_CHOICE)
+            use_hard = (torch.rand(b, generator=gen) < hard_share).to(groups.device) & has_hard
         rows = torch.arange(b, device=groups.device)
         easy = rows.clone()
         for shift in range(1, b):
@@ -94,9 +106,10 @@ class AVTS(PretrainMethod):
         return use_hard, easy
 
     def embed_pairs(self, batch: dict[str, torch.Tensor], hard_share: float) -> dict[str, torch.Tensor]:
-        """L2-normalised embeddings of a batch's pairs: `video`, its in-sync `audio` and its `negative`
-        audio [B, E]; `use_hard` [B] (the negative is the hard one) and `valid_negative` [B] (it exists)."""
-        use_hard, easy = self.negative_audio_index(batch["group"], batch["has_hard"], hard_share)
+        """L2-normalised embeddings of a batch's pairs: `video`, its in-sync `audio`, its easy negative
+        audio `easy` and its hard one `hard` [B, E] (rows without one repeat `easy`); `use_hard` [B] and
+        `has_easy` [B] (an easy negative from another group exists)."""
+        use_hard, easy_row = self.negative_audio_index(batch["group"], batch["has_hard"], hard_share)
         rows = use_hard.nonzero(as_tuple=True)[0]
         b = len(use_hard)
         video = self.embed_video(self.video_input(batch["video"], train=self.training))
@@ -105,43 +118,52 @@ class AVTS(PretrainMethod):
         waves = torch.cat([batch["audio"], batch["audio_hard"][rows]])
         embedded = self.embed_audio(self.audio_input(waves, train=self.training))
         audio = embedded[:b]
-        negative = audio[easy].index_put((rows,), embedded[b:])
-        valid_negative = use_hard | (easy != torch.arange(len(easy), device=easy.device))
-        return {"video": video, "audio": audio, "negative": negative, "valid_negative": valid_negative,
-                "use_hard": use_hard}
+        easy = audio[easy_row]
+        hard = easy.index_put((rows,), embedded[b:])
+        has_easy = easy_row != torch.arange(b, device=easy_row.device)
+        return {"video": video, "audio": audio, "easy": easy, "hard": hard, "use_hard": use_hard,
+                "has_easy": has_easy}
 
-    def margin_loss(self, out: dict[str, torch.Tensor], groups: torch.Tensor) -> torch.Tensor:
+    def margin_loss(self, out: dict[str, torch.Tensor], groups: torch.Tensor, hard_share: float) -> torch.Tensor:
         """The contrastive margin loss over the positives and the negatives `easy_negatives` picks."""
         video, audio, margin = out["video"], out["audio"], self.params.margin
+        use_hard = out["use_hard"]
         if self.params.easy_negatives == "one":
-            keep = out["valid_negative"]
+            negative = torch.where(use_hard[:, None], out["hard"], out["easy"])
+            keep = use_hard | out["has_easy"]
             pairs_video = torch.cat([video, video[keep]])
-            pairs_audio = torch.cat([audio, out["negative"][keep]])
+            pairs_audio = torch.cat([audio, negative[keep]])
             is_positive = torch.cat([torch.ones(len(video)), torch.zeros(int(keep.sum()))]).to(video.device)
             return contrastive_margin_loss(pairs_video, pairs_audio, is_positive, margin)
+        ones = torch.ones(len(video), device=video.device)
+        positive = contrastive_margin_loss(video, audio, ones, margin)
         rows, cols = (groups[:, None] != groups[None, :]).nonzero(as_tuple=True)
-        hard = out["use_hard"]
-        negative_video = torch.cat([video[rows], video[hard]])
-        negative_audio = torch.cat([audio[cols], out["negative"][hard]])
-        positive = contrastive_margin_loss(video, audio, torch.ones(len(video), device=video.device), margin)
-        if len(negative_video) == 0:
+        terms, weights = [], []
+        if len(rows):
+            terms.append(contrastive_margin_loss(video[rows], audio[cols], torch.zeros(len(rows), device=video.device),
+                                                 margin))
+            weights.append(1.0 - hard_share if use_hard.any() else 1.0)
+        if use_hard.any():
+            hard_video, hard_audio = video[use_hard], out["hard"][use_hard]
+            terms.append(contrastive_margin_loss(hard_video, hard_audio, torch.zeros(len(hard_video), device=video.device),
+                                                 margin))
+            weights.append(hard_share if len(rows) else 1.0)
+        if not terms:
             return positive
-        negative = contrastive_margin_loss(negative_video, negative_audio,
-                                           torch.zeros(len(negative_video), device=video.device), margin)
-        return 0.5 * (positive + negative)
+        return 0.5 * (positive + sum(w * t for w, t in zip(weights, terms)))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         hard_share = self.curriculum.hard_share(self.global_step)
         out = self.embed_pairs(batch, hard_share)
-        keep = out["valid_negative"]
-        loss = self.margin_loss(out, batch["group"])
-        with torch.no_grad():
-            d_pos = (out["video"] - out["audio"]).norm(dim=1)
-            d_neg = (out["video"] - out["negative"]).norm(dim=1)
-            accuracy = ((d_pos < d_neg).float()[keep]).mean() if keep.any() else torch.tensor(float("nan"))
+        loss = self.margin_loss(out, batch["group"], hard_share)
         batch_size = len(out["video"])
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
-        self.log("train/sync_accuracy", accuracy, batch_size=batch_size)
+        with torch.no_grad():
+            d_pos = (out["video"] - out["audio"]).norm(dim=1)
+            for kind, valid in (("easy", out["has_easy"]), ("hard", out["use_hard"])):
+                if valid.any():
+                    d_neg = (out["video"] - out[kind]).norm(dim=1)
+                    self.log(f"train/sync_accuracy_{kind}", (d_pos < d_neg).float()[valid].mean(), batch_size=batch_size)
         self.log("curriculum/hard_share", hard_share, batch_size=batch_size)
         self.log("curriculum/hard_negatives", out["use_hard"].float().sum(), batch_size=batch_size)
         return loss

@@ -11,8 +11,8 @@ import numpy as np
 from avssl.data.sampling.windows import (
     ClipPair,
     WindowSpec,
-    offset_fits,
-    offset_pair_starts,
+    hard_audio_fits,
+    hard_audio_start,
     rng_for,
     sync_start,
 )
@@ -44,8 +44,9 @@ class ClipSampler:
     """Clip windows for video i of a collection given as arrays (one entry per file).
 
     durations: float seconds [N]; has_audio: bool [N] (default all True).
-    min_offset / max_offset bound |audio_start - video_start| of hard negatives (seconds);
-    max_offset None means as far as the file allows.
+    min_offset / max_offset bound |audio_start - video_start| of hard negatives (seconds), the
+    distance between the starts of the in-sync and the shifted audio window; max_offset None means as
+    far as the file allows.
     """
 
     def __init__(
@@ -79,18 +80,17 @@ class ClipSampler:
         return ClipPair(index, start, index, start)
 
     def can_hard_negative(self, index: int) -> bool:
-        """Whether file `index` is long enough for an offset of at least `min_offset`."""
+        """Whether some video window of file `index` has a hard negative (the file is long enough)."""
         self._check_index(index)
-        return offset_fits(self.spec, float(self.durations[index]), self.min_offset, self.max_offset)
+        return hard_audio_fits(self.spec, float(self.durations[index]), self.min_offset, self.max_offset)
 
-    def hard_negative(self, index: int, epoch: int) -> ClipPair:
-        """Out-of-sync pair from file `index`: |offset| in [min_offset, max_offset], both inside."""
+    def hard_negative(self, index: int, epoch: int, video_start: float) -> float | None:
+        """Start of the hard-negative audio of the video window at `video_start` of file `index`:
+        |audio start - video_start| in [min_offset, max_offset], inside the file; None when no start is
+        that far from this window."""
         duration = self._duration_with_audio(index)
         rng = rng_for(self.seed, epoch, index, SampleStream.HARD_NEGATIVE)
-        video_start, audio_start = self._naming_video(
-            index, offset_pair_starts, self.spec, duration, rng, self.min_offset, self.max_offset
-        )
-        return ClipPair(index, video_start, index, audio_start)
+        return hard_audio_start(self.spec, duration, video_start, rng, self.min_offset, self.max_offset)
 
     def _duration_with_audio(self, index: int) -> float:
         self._check_index(index)

@@ -112,65 +112,34 @@ def start_anywhere(window: float, duration: float, rng: np.random.Generator, fps
     return grid_draw(rng, 0.0, duration - window, fps)
 
 
-def max_offset(spec: WindowSpec, duration: float) -> float:
-    """Largest |audio_start - video_start| for which both windows stay inside the file (seconds).
-
-    Audio later (offset o > 0) needs o <= duration - audio_duration; audio earlier needs
-    |o| <= duration - video_duration. Negative when the clip does not fit at all.
-    """
-    return max(duration - float(spec.audio_duration), duration - spec.video_duration)
-
-
-def offset_pair_starts(
-    spec: WindowSpec,
-    duration: float,
-    rng: np.random.Generator,
-    min_offset: float,
-    max_offset_s: float | None = None,
-) -> tuple[float, float]:
-    """(video_start, audio_start) with min_offset <= |audio_start - video_start| <= max_offset_s.
-
-    The sign is drawn first (each feasible sign equally likely), then |offset| uniformly in the
-    feasible range for that sign, then the video start uniformly among positions that keep both
-    windows inside [0, duration]. `max_offset_s` None means as far as the file allows.
-    """
-    if min_offset < 0 or (max_offset_s is not None and max_offset_s < min_offset):
-        raise ValueError(f"need 0 <= min_offset <= max_offset, got {min_offset}, {max_offset_s}")
-    vd, ad, fps = spec.video_duration, float(spec.audio_duration), spec.fps
-    if duration + TIME_EPS < spec.span:
-        raise ValueError(f"a {duration:.3f} s file is shorter than the {spec.span:.3f} s clip window")
-    limits = _offset_limits(spec, duration)
-    cap = math.inf if max_offset_s is None else max_offset_s
-    feasible = _feasible_signs(spec, duration, min_offset, max_offset_s)
-    if not feasible:
-        raise ValueError(
-            f"no offset of at least {min_offset} s fits: the {duration:.3f} s file allows at most "
-            f"{max_offset(spec, duration):.3f} s for {vd:.3f} s video and {ad:.3f} s audio windows"
-        )
-    sign = feasible[int(rng.integers(len(feasible)))]
-    magnitude = grid_draw(rng, min_offset, min(cap, limits[sign]), fps)
-    offset = sign * magnitude
-    video_start = grid_draw(rng, max(0.0, -offset), min(duration - vd, duration - ad - offset), fps)
-    audio_start = video_start + offset
-    if fps is not None:  # both are frame times: keep the sum exactly on the grid too
-        audio_start = round(audio_start * fps) / fps
-    return video_start, audio_start
+def hard_audio_start(spec: WindowSpec, duration: float, video_start: float, rng: np.random.Generator,
+                     min_offset: float, max_offset: float | None = None) -> float | None:
+    """Start of an out-of-sync audio window of the same file for the video window at `video_start`:
+    `min_offset` <= |audio_start - video_start| <= `max_offset` (None: as far as the file allows), the
+    audio window inside [0, duration], on the frame grid with spec.fps. The side (earlier or later) is
+    drawn first among the feasible ones, then the offset uniformly on that side. None when no start
+    is far enough from this video window (a short file, a window in its middle)."""
+    if min_offset < 0 or (max_offset is not None and max_offset < min_offset):
+        raise ValueError(f"need 0 <= min_offset <= max_offset, got {min_offset}, {max_offset}")
+    cap = math.inf if max_offset is None else max_offset
+    last = duration - float(spec.audio_duration)  # the latest audio start inside the file
+    sides = []
+    for low, high in ((max(0.0, video_start - cap), video_start - min_offset),
+                      (video_start + min_offset, min(last, video_start + cap))):
+        if _has_grid_point(low, high, spec.fps):
+            sides.append((low, high))
+    if not sides:
+        return None
+    low, high = sides[int(rng.integers(len(sides)))]
+    return grid_draw(rng, low, high, spec.fps)
 
 
-def offset_fits(spec: WindowSpec, duration: float, min_offset: float, max_offset_s: float | None = None) -> bool:
-    """Whether `offset_pair_starts` can place an offset pair in a file of `duration` s."""
-    return duration + TIME_EPS >= spec.span and bool(_feasible_signs(spec, duration, min_offset, max_offset_s))
-
-
-def _offset_limits(spec: WindowSpec, duration: float) -> dict[int, float]:
-    # per sign: the largest |offset| keeping both windows inside the file
-    return {+1: duration - float(spec.audio_duration), -1: duration - spec.video_duration}
-
-
-def _feasible_signs(spec: WindowSpec, duration: float, min_offset: float, max_offset_s: float | None) -> list[int]:
-    cap = math.inf if max_offset_s is None else max_offset_s
-    limits = _offset_limits(spec, duration)
-    return [s for s, lim in limits.items() if _has_grid_point(min_offset, min(cap, lim), spec.fps)]
+def hard_audio_fits(spec: WindowSpec, duration: float, min_offset: float, max_offset: float | None = None) -> bool:
+    """Whether some video window of a `duration` s file has an audio start `min_offset` away (the
+    video window at 0 and the audio window at the end are the farthest apart)."""
+    cap = math.inf if max_offset is None else max_offset
+    return (duration + TIME_EPS >= spec.span
+            and _has_grid_point(min_offset, min(cap, duration - float(spec.audio_duration)), spec.fps))
 
 
 def _has_grid_point(low: float, high: float, fps: float | None) -> bool:
