@@ -127,3 +127,17 @@ def test_inter_modal_order_position_does_not_leak_the_label():
     assert max(means) - min(means) < 0.25  # same distribution (uniform on [2, 5]) for each label
     with pytest.raises(ValueError, match="too short"):
         inter_modal_order_view(spec, 4.5, np.random.default_rng(0), min_offset=1.0, max_offset=2.0)
+
+
+def test_every_speed_has_the_same_spectral_edge():
+    """Speed 1 goes through the filter the other speeds get: the share of energy in the top 5% of the
+    band is equally small at every speed, so it cannot tell speed 1 from the others."""
+    noise = torch.randn(8 * 32000, generator=torch.Generator().manual_seed(0))
+    shares = []
+    for speed in (1, 2, 4, 8):
+        out = audio_at_speed(noise, speed, 32000)
+        power = torch.fft.rfft(out.double() * torch.hann_window(len(out), dtype=torch.float64)).abs() ** 2
+        shares.append(float(power[int(0.95 * len(power)):].sum() / power.sum()))
+    assert max(shares) < 0.01 and max(shares) < 2 * min(shares), shares
+    unfiltered = torch.fft.rfft(noise[:32000].double()).abs() ** 2
+    assert float(unfiltered[int(0.95 * len(unfiltered)):].sum() / unfiltered.sum()) > 0.04

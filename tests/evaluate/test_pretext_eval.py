@@ -28,8 +28,8 @@ def test_chance_levels_of_the_tiny_config(setup):
     method, _ = setup
     # 3 sub-clips: 3! = 6 orders; av order before / at / after
     assert chance_levels(method) == pytest.approx({"video_direction": 0.5, "audio_direction": 0.5,
-                                                   "video_order": 1 / 6, "av_order": 1 / 3,
-                                                   "mean": (0.5 + 0.5 + 1 / 6 + 1 / 3) / 4})
+                                                   "video_order": 1 / 6, "audio_order": 1 / 6, "av_order": 1 / 3,
+                                                   "mean": (0.5 + 0.5 + 1 / 6 + 1 / 6 + 1 / 3) / 5})
 
 
 def test_counts_samples_repeats_and_restores_mode(setup):
@@ -38,9 +38,9 @@ def test_counts_samples_repeats_and_restores_mode(setup):
     first = pretext_accuracy(method, table, samples=8)
     assert method.training
     assert first["n_samples"] == 8.0  # 3 files, batches of 2: 1 batch per epoch, 8 epochs
-    assert all(0.0 <= first[k] <= 1.0 for k in ("video_direction", "audio_direction", "video_order", "av_order"))
-    assert first["mean"] == pytest.approx(sum(first[k] for k in ("video_direction", "audio_direction",
-                                                                  "video_order", "av_order")) / 4)
+    heads = ("video_direction", "audio_direction", "video_order", "audio_order", "av_order")
+    assert all(0.0 <= first[k] <= 1.0 for k in heads)
+    assert first["mean"] == pytest.approx(sum(first[k] for k in heads) / 5)
     assert pretext_accuracy(method, table, samples=8) == first
 
 
@@ -55,7 +55,7 @@ def test_a_head_that_reads_the_label_scores_one(setup, monkeypatch):
 
     def audio_direction_knows(out):
         logits = pretext_logits(out)
-        logits["audio_direction"] = torch.nn.functional.one_hot(current["batch"]["audio_direction"], 2).float()
+        logits["audio_direction"] = torch.nn.functional.one_hot(current["batch"]["direction"], 2).float()
         return logits
 
     monkeypatch.setattr(method, "encode", encode_and_keep)
@@ -63,4 +63,4 @@ def test_a_head_that_reads_the_label_scores_one(setup, monkeypatch):
     result = pretext_accuracy(method, table, samples=4)
     assert result["audio_direction"] == 1.0
     assert result["mean"] == pytest.approx((1.0 + result["video_direction"] + result["video_order"]
-                                            + result["av_order"]) / 4)
+                                            + result["audio_order"] + result["av_order"]) / 5)

@@ -9,14 +9,14 @@ from avssl.losses.queue_pairs import cross_modal_info_nce_with_queue, sample_dep
 
 E = torch.eye(3)
 D = (E[0] + E[1]) / math.sqrt(2)
-# slot: (video key, audio key, video id)
+# slot: (video key, audio key, video id); for query 0 (video and audio e0), agreement = min(cos v, cos a)
 SLOTS = [
     (E[0], E[0], 7),    # 0: same video as query 0: dropped although it is the closest
-    (E[0], E[0], 1),    # 1: near in video and in audio -> extra positive
-    (E[0], E[2], 2),    # 2: near in video only -> ambiguous, dropped
-    (E[2], E[0], 3),    # 3: near in audio only -> ambiguous, dropped
-    (D, D, 4),          # 4: negative, mean similarity 0.707 (hardest)
-    (E[1], E[1], 5),    # 5: negative, mean similarity 0
+    (E[0], E[0], 1),    # 1: agreement 1 -> extra positive
+    (E[0], E[2], 2),    # 2: nearest in video only (agreement 0) -> ambiguous, dropped
+    (E[2], E[0], 3),    # 3: nearest in audio only (agreement 0) -> ambiguous, dropped
+    (D, D, 4),          # 4: agreement 0.707, the second highest -> extra positive
+    (E[1], E[1], 5),    # 5: negative, mean similarity 0 (the hardest left)
     (-E[0], -E[0], 6),  # 6: negative, mean similarity -1 (easiest)
 ]
 QUEUE_VIDEO = torch.stack([s[0] for s in SLOTS])
@@ -29,15 +29,16 @@ def test_rule_on_designed_queue():
     audio = torch.stack([E[0], E[2]])
     ids = torch.tensor([7, 1])
     pairs = sample_dependent_pairs(video, audio, QUEUE_VIDEO, QUEUE_AUDIO, ids, QUEUE_IDS, num_neighbours=2)
-    assert pairs.positive[0].nonzero().flatten().tolist() == [1]
-    assert pairs.negative[0].nonzero().flatten().tolist() == [4, 5, 6]
+    assert pairs.positive[0].nonzero().flatten().tolist() == [1, 4]
+    assert pairs.negative[0].nonzero().flatten().tolist() == [5, 6]
     assert pairs.excluded[0].nonzero().flatten().tolist() == [0, 2, 3]
     # query 1 (video 1) looks and sounds like e3: slot 2 is its video neighbour, slot 3 its audio one
     assert not pairs.positive[1, 1]  # same video as query 1
     assert ((pairs.positive.int() + pairs.negative.int() + pairs.excluded.int()) == 1).all()
+    assert pairs.positive.sum(1).tolist() == [2, 2]  # every query gets its k positives
     hardest = sample_dependent_pairs(video, audio, QUEUE_VIDEO, QUEUE_AUDIO, ids, QUEUE_IDS,
-                                     num_neighbours=2, num_negatives=2)
-    assert hardest.negative[0].nonzero().flatten().tolist() == [4, 5]
+                                     num_neighbours=2, num_negatives=1)
+    assert hardest.negative[0].nonzero().flatten().tolist() == [5]
     assert torch.equal(hardest.positive, pairs.positive)
 
 
@@ -56,10 +57,11 @@ def test_loss_with_queue_pairs_hand_value():
     audio = E[:1].clone()
     ids = torch.tensor([7])
     pairs = sample_dependent_pairs(video, audio, QUEUE_VIDEO, QUEUE_AUDIO, ids, QUEUE_IDS,
-                                   num_neighbours=2, num_negatives=2)
+                                   num_neighbours=2, num_negatives=1)
     tau = 0.5
-    # v->a: positive a_0 (cos 1) and queue audio slot 1 (cos 1); negatives audio slots 4, 5
-    v2a = -math.log((2 * math.exp(1 / tau)) / (2 * math.exp(1 / tau) + math.exp(D[0].item() / tau) + 1))
+    # v->a: positives a_0 (cos 1), queue audio slots 1 (cos 1) and 4 (cos 0.707); negative slot 5 (cos 0)
+    positive = 2 * math.exp(1 / tau) + math.exp(D[0].item() / tau)
+    v2a = -math.log(positive / (positive + math.exp(0.0)))
     # a->v: the same numbers with the video queue
     got = cross_modal_info_nce_with_queue(video, audio, QUEUE_VIDEO, QUEUE_AUDIO, pairs, tau)
-    assert got.item() == pytest.approx(v2a, rel=1e-6)
+    assert got.item() == pytest.approx(v2a, rel=1e-5)

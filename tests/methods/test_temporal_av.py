@@ -89,17 +89,67 @@ def test_configs_load_and_name_a_bad_key():
 def test_method_builds_from_the_tiny_config():
     method = build()
     p = method.params
-    assert method.video_speed_head.num_classes == len(p.speeds) == 3
-    assert method.video_order_head.num_classes == 6  # 3 sub-clips
-    assert method.av_order_head.num_classes == 3
+    assert method.heads["video_speed"].num_classes == method.heads["audio_speed"].num_classes == len(p.speeds) == 3
+    assert method.heads["video_order"].num_classes == method.heads["audio_order"].num_classes == 6  # 3 sub-clips
+    assert method.heads["av_order"].num_classes == 3
     state = method.state_dict()
     assert state["queue.keys_video"].shape == (p.queue.size, method.config.model.embed_dim)
     assert "queue.pointer" in state and "queue.video_id" in state
+    # the momentum copies start as the online encoders and never take a gradient
+    assert torch.equal(state["key_video.module.0.stem.0.weight"], state["video_encoder.stem.0.weight"])
+    assert not any(param.requires_grad for param in method.key_audio.parameters())
+    with pytest.raises(ConfigError, match="data.clip.frames"):
+        build(["method.order_gap_frames=3"])  # 3 sub-clips of 1 frame need 1 + 3 + 1 + 3 + 1 = 9 frames
 
 
 def frame_numbers(clip: torch.Tensor) -> list[int]:
     """Decoded frame indices of a uint8 clip [3, T, H, W]."""
     return [decode_frame_index(frame.permute(1, 2, 0).numpy()) for frame in clip.unbind(1)]
+
+
+def check_clip_a(s: dict, p, clip) -> None:
+    """Clip A: frames every speed-th of the grid from video_start[0], its audio the same speed and
+    direction, and av_order where that audio lies on the played time line."""
+    speed, reversed_ = p.speeds[int(s["speed"])], int(s["direction"]) == 1
+    first = round(float(s["video_start"][0]) * FPS)
+    forward = [first + speed * k for k in range(clip.frames)]
+    assert frame_numbers(s["video"]) == (forward[::-1] if reversed_ else forward)
+    audio = s["audio"].numpy()
+    assert audio.shape == (round(clip.audio_window * RATE),)
+    if reversed_:
+        audio = audio[::-1]
+    start = float(s["audio_start"])
+    want = start + np.arange(audio.size) * speed / RATE  # sample k of the forward clip
+    np.testing.assert_allclose(ramp_time(audio)[32:-32], want[32:-32], atol=1e-3)
+    offset = start - float(s["video_start"][0])  # > 0: the audio window is later in the file
+    label = int(s["av_order"])
+    if label == 1:
+        assert abs(offset) < 1e-9
+        return
+    later_when_played = (offset > 0) != reversed_  # a reversed clip plays file time backwards
+    assert label == (2 if later_when_played else 0)
+    assert p.av_order_min_offset - 1e-9 <= abs(offset) <= p.av_order_max_offset + 1e-9
+
+
+def check_clip_b(s: dict, p, clip) -> None:
+    """Clip B: plain frames and the audio of exactly their window; its order pieces with gaps."""
+    first = round(float(s["video_start"][1]) * FPS)
+    plain = [first + k for k in range(clip.frames)]
+    assert frame_numbers(s["video_b"]) == plain
+    sync = s["audio_sync"].numpy()
+    np.testing.assert_allclose(ramp_time(sync), float(s["video_start"][1]) + np.arange(sync.size) / RATE, atol=1e-3)
+    n, gap = p.num_subclips, p.order_gap_frames
+    length = (clip.frames - (n - 1) * gap) // n
+    perm = order_classes(n)[int(s["video_order"])]
+    for j in range(n):
+        first_frame = perm[j] * (length + gap)
+        assert frame_numbers(s["video_parts"][j]) == plain[first_frame:first_frame + length]
+    audio_gap = round(gap * sync.size / clip.frames)
+    piece = (sync.size - (n - 1) * audio_gap) // n
+    audio_perm = order_classes(n)[int(s["audio_order"])]
+    for j in range(n):
+        first_sample = audio_perm[j] * (piece + audio_gap)
+        assert np.array_equal(s["audio_parts"][j].numpy(), sync[first_sample:first_sample + piece])
 
 
 def test_recipe_labels_match_the_decoded_frames_and_audio(media):
@@ -109,44 +159,17 @@ def test_recipe_labels_match_the_decoded_frames_and_audio(media):
     table = table_of(media[:1])
     dataset = ClipDataset(table, method.recipe(table), seed=0)
     p, clip = method.params, method.config.data.clip
-    frames, n = clip.frames, p.num_subclips
-    sub = frames // n
-    seen = {name: set() for name in ("video_speed", "video_direction", "audio_speed", "audio_direction",
-                                     "video_order", "av_order")}
-    for epoch in range(8):
+    seen = {name: set() for name in ("speed", "direction", "video_order", "audio_order", "av_order")}
+    for epoch in range(12):
         s = dataset[SampleKey(0, epoch)]
-        assert s["video"].shape == s["video_b"].shape == (3, frames, 64, 64)
-        assert s["video_b_parts"].shape == (n, 3, sub, 64, 64)
-        forward = {}
-        for j, key in enumerate(("video", "video_b")):
-            speed = p.speeds[int(s["video_speed"][j])]
-            first = round(float(s["video_start"][j]) * FPS)
-            forward[key] = [first + speed * k for k in range(frames)]
-            expected = forward[key][::-1] if int(s["video_direction"][j]) == 1 else forward[key]
-            assert frame_numbers(s[key]) == expected
-        perm = order_classes(n)[int(s["video_order"])]
-        for j in range(n):
-            assert frame_numbers(s["video_b_parts"][j]) == forward["video_b"][perm[j] * sub:(perm[j] + 1) * sub]
-        # audio: sample k of a forward clip at speed s lies at file time audio_start + k * s / rate
-        speed = p.speeds[int(s["audio_speed"])]
-        audio = s["audio"].numpy()
-        assert audio.shape == (round(clip.audio_window * RATE),)
-        if int(s["audio_direction"]) == 1:
-            audio = audio[::-1]
-        start = float(s["audio_start"])
-        want = start + np.arange(audio.size) * speed / RATE
-        np.testing.assert_allclose(ramp_time(audio)[32:-32], want[32:-32], atol=1e-3)
-        offset = start - float(s["video_start"][0])
-        label = int(s["av_order"])
-        if label == 1:
-            assert abs(offset) < 1e-9
-        else:
-            assert p.av_order_min_offset - 1e-9 <= (offset if label == 2 else -offset) <= p.av_order_max_offset + 1e-9
+        assert s["video"].shape == s["video_b"].shape == (3, clip.frames, 64, 64)
+        assert s["video_parts"].shape == (p.num_subclips, 3, 2, 64, 64)
+        check_clip_a(s, p, clip)
+        check_clip_b(s, p, clip)
         for name in seen:
-            seen[name].add(int(s[name].view(-1)[0]))
-    assert seen["av_order"] == {0, 1, 2}
-    assert seen["video_direction"] == seen["audio_direction"] == {0, 1}
-    assert len(seen["video_speed"]) >= 2 and len(seen["audio_speed"]) >= 2 and len(seen["video_order"]) >= 2
+            seen[name].add(int(s[name]))
+    assert seen["av_order"] == {0, 1, 2} and seen["direction"] == {0, 1}
+    assert len(seen["speed"]) >= 2 and len(seen["video_order"]) >= 2 and len(seen["audio_order"]) >= 2
 
 
 def test_too_short_file_is_named(tmp_path):
@@ -158,21 +181,35 @@ def test_too_short_file_is_named(tmp_path):
         ClipDataset(table, method.recipe(table), seed=0)[SampleKey(0, 0)]
 
 
-def test_queue_fills_and_supplies_extra_positives_and_negatives(batch):
+def test_queue_fills_with_momentum_keys_and_supplies_extra_positives_and_negatives(batch):
     method = build()
     method.train()
     assert len(method.queue) == 0
     first = method.losses(batch)
     assert float(first["queue_positives"]) == float(first["queue_negatives"]) == 0.0
+    online_before = method.video_encoder.stem[0].weight.detach().clone()
+    key_before = method.key_video.module[0].stem[0].weight.detach().clone()
     for _ in range(2):
-        method.training_step(batch, 0)
+        loss = method.training_step(batch, 0)
+        loss.backward()
+        with torch.no_grad():  # a stand-in optimiser step, so the key copy has something to follow
+            for param in method.parameters():
+                if param.grad is not None:
+                    param -= 0.1 * param.grad
+                    param.grad = None
+        method.on_train_batch_end(None, batch, 0)
     assert len(method.queue) == 8
-    assert method.queue.video_id[:8].tolist() == batch["video_id"].tolist() * 2
+    assert method.queue.video_ids().tolist() == batch["video_id"].tolist() * 2
+    key_after = method.key_video.module[0].stem[0].weight.detach()
+    online_after = method.video_encoder.stem[0].weight.detach()
+    assert not torch.equal(online_after, online_before)
+    # EMA: the key copy moved towards the online weights, by far less than they moved
+    assert 0 < float((key_after - key_before).norm()) < 0.1 * float((online_after - online_before).norm())
     with torch.no_grad():
         result = method.losses(batch)
-    # per sample: 6 entries of other files are eligible; some become positives, some negatives
-    assert float(result["queue_positives"]) > 0 and float(result["queue_negatives"]) > 0
-    assert float(result["queue_positives"] + result["queue_negatives"]) <= 6
+    # per sample: 6 entries of other files are eligible; the 3 that agree best become positives
+    assert float(result["queue_positives"]) == 3.0
+    assert 0 <= float(result["queue_negatives"]) <= 3.0
     # the queue changes the contrastive terms: compare with the batch-only loss
     method.params.queue.start_step = 10**9
     with torch.no_grad():
@@ -184,6 +221,15 @@ def test_queue_fills_and_supplies_extra_positives_and_negatives(batch):
     fresh.load_state_dict(method.state_dict())
     assert len(fresh.queue) == 8
     torch.testing.assert_close(fresh.queue.keys("audio"), method.queue.keys("audio"))
+
+
+def test_few_queue_positives_are_reported_once(batch, caplog):
+    method = build(["method.queue.num_neighbours=0", "data.batch_size=4"])
+    method.train()
+    with caplog.at_level("WARNING", logger="avssl.methods.temporal_av"):
+        for _ in range(5):
+            method.training_step(batch, 0)
+    assert caplog.text.count("extra positives per sample") == 1
 
 
 @pytest.mark.slow

@@ -86,14 +86,7 @@ def read_frames(reader: MediaReader, start: float, num_frames: int, fps: float, 
     return torch.cat([frames, last])
 
 
-def read_audio_clip(reader: MediaReader, start: float, seconds: float, sample_rate: int, speed: int = 1) -> torch.Tensor:
-    """float32 [round(seconds * sample_rate)]: the audio from `start`, played `speed` times faster.
-
-    Reading `speed * seconds` of audio resampled to `sample_rate / speed` and treating it as
-    `sample_rate` audio is the same as speeding up a recording: duration shrinks and pitch rises.
-    """
-    if speed == 1:
-        return reader.read_audio(start, seconds, sample_rate=sample_rate)
-    if sample_rate % speed:
-        raise ValueError(f"sample_rate {sample_rate} must be divisible by speed {speed}")
-    return reader.read_audio(start, seconds * speed, sample_rate=sample_rate // speed)
+def read_audio_clip(reader: MediaReader, start: float, seconds: float, sample_rate: int) -> torch.Tensor:
+    """float32 [round(seconds * sample_rate)]: the audio from `start` (avssl.data.views.audio_at_speed
+    plays it faster)."""
+    return reader.read_audio(start, seconds, sample_rate=sample_rate)

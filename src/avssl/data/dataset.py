@@ -44,6 +44,7 @@ class FileTable(NamedTuple):
     durations: np.ndarray  # float64 [N] seconds
     has_audio: np.ndarray  # bool [N]
     groups: np.ndarray  # int64 [N] group (source / movie) id
+    video_fps: np.ndarray | None = None  # float64 [N] frames per second of each file's video (probe)
 
     @classmethod
     def from_manifest(cls, manifest: Any) -> FileTable:
@@ -56,6 +57,7 @@ class FileTable(NamedTuple):
             durations=np.asarray(manifest.column("duration"), dtype=np.float64),
             has_audio=np.asarray(manifest.column("has_audio"), dtype=bool),
             groups=group_ids.astype(np.int64),
+            video_fps=np.asarray(manifest.column("video_fps"), dtype=np.float64),
         )
 
     def __len__(self) -> int:
@@ -82,8 +84,37 @@ class ReaderOpener:
         return MediaReader(path, backend=self.backend)
 
 
+class PaddingCountingReader:
+    """A sample's view of an open reader: reads pass through, and the zero samples that an audio read
+    puts where the stream has none (before its start, past its end) are added to `counts`."""
+
+    def __init__(self, reader: Any, counts: dict[str, int]) -> None:
+        self._reader = reader
+        self._counts = counts
+
+    @property
+    def path(self) -> str:
+        return self._reader.path
+
+    @property
+    def info(self) -> Any:
+        return self._reader.info
+
+    def read_video(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self._reader.read_video(*args, **kwargs)
+
+    def read_audio(self, start: float, duration: float, sample_rate: int = 16000) -> torch.Tensor:
+        audio, read = self._reader.read_audio(start, duration, sample_rate=sample_rate, return_info=True)
+        self._counts["audio_padded"] += read.padded_samples
+        return audio
+
+    def close(self) -> None:
+        self._reader.close()
+
+
 class SampleContext:
-    """What a recipe gets for one sample: readers opened on demand (closed after), the key, rngs.
+    """What a recipe gets for one sample: readers opened on demand (closed after), the key, rngs, and
+    the count of audio samples its reads padded with zeros (`padding`, reported with the sample).
 
     A file is opened at most once per sample, whatever number of views and modalities the recipe
     reads from it: recipes call ctx.reader() for each read and get the same open reader.
@@ -98,12 +129,13 @@ class SampleContext:
         self.backend = backend
         self._open = open_reader or ReaderOpener(backend)
         self._readers: dict[int, Any] = {}
+        self.padding = {"audio_padded": 0}
 
-    def reader(self, index: int | None = None) -> MediaReader:
+    def reader(self, index: int | None = None) -> PaddingCountingReader:
         """The open reader of file `index` (default: this sample's file)."""
         index = self.index if index is None else int(index)
         if index not in self._readers:
-            self._readers[index] = self._open(str(self.table.paths[index]))
+            self._readers[index] = PaddingCountingReader(self._open(str(self.table.paths[index])), self.padding)
         return self._readers[index]
 
     def rng(self, stream: int = SampleStream.RECIPE) -> np.random.Generator:
@@ -136,7 +168,8 @@ class SampleFailedError(RuntimeError):
 
 
 class ClipDataset(Dataset):
-    """key (SampleKey or int) -> dict of tensors from `recipe`, plus `failures` (list of Failure).
+    """key (SampleKey or int) -> dict of tensors from `recipe`, plus `failures` (list of Failure) and
+    `audio_padded` (int64: audio samples of the sample that are zeros where the stream has none).
 
     substitute(index, steps, epoch) -> the file to try instead (e.g. the epoch order's successor);
     at most `max_attempts` files are tried per sample. `cache`: pre-decoded audio / frames to read
@@ -190,6 +223,8 @@ class ClipDataset(Dataset):
             finally:
                 ctx.close()
             sample["failures"] = failures
+            # zeros that stand in for missing audio are reported: a mask per sample, counted in training
+            sample["audio_padded"] = torch.tensor(ctx.padding["audio_padded"], dtype=torch.int64)
             return sample
         raise SampleFailedError(
             f"{self.max_attempts} files in a row failed for sample {key.index}: "

@@ -69,8 +69,10 @@ def audio_at_speed(waveform: torch.Tensor, speed: int, num_samples: int | None =
 
     The window is low-pass filtered below the new Nyquist frequency and every speed-th sample kept,
     i.e. resampled from speed * N to N samples at the same rate: duration shrinks and every
-    frequency (pitch) rises by `speed`, as when a recording is played faster. Output sample k is
-    centred on source sample k * speed; a linear ramp stays exact (the edges are extended by odd
+    frequency (pitch) rises by `speed`, as when a recording is played faster. Speed 1 goes through
+    the same filter (cutoff at _CUTOFF of its Nyquist frequency), so that every speed has the same
+    spectral edge and the top of the spectrum does not tell speed 1 from the others. Output sample k
+    is centred on source sample k * speed; a linear ramp stays exact (the edges are extended by odd
     reflection, which continues a straight line). N defaults to len(waveform) // speed.
     """
     speed = _check_speed(speed)
@@ -81,8 +83,6 @@ def audio_at_speed(waveform: torch.Tensor, speed: int, num_samples: int | None =
     if n < 1 or waveform.shape[0] < need:
         raise ValueError(f"speed {speed} x {n} samples needs {need} source samples, got {waveform.shape[0]}")
     source = waveform[:need]
-    if speed == 1:
-        return source.clone()
     kernel = _lowpass(speed)
     half = (kernel.numel() - 1) // 2
     if need <= half:
@@ -125,20 +125,25 @@ def order_view(
     rng: Rng,
     num_clips: int,
     merge_reverse: bool = False,
+    gap: int = 0,
 ) -> tuple[torch.Tensor, int]:
-    """Split [L, ...] into num_clips consecutive sub-clips of L // num_clips (a remainder at the
-    end is dropped), shuffle them: returns ([num_clips, L // num_clips, ...], label).
+    """Cut [L, ...] into num_clips sub-clips of P = (L - (num_clips - 1) * gap) // num_clips items with
+    `gap` items left out between neighbours (so that the frames or samples at a boundary do not
+    continue each other and give the order away), shuffle them: returns ([num_clips, P, ...], label).
+    A remainder at the end is dropped.
 
     A permutation p is drawn uniformly from all num_clips! orders; output sub-clip j is source
     sub-clip p[j]; the label is `order_label(p, merge_reverse)`, so label k means p is
     order_classes(...)[k] (or, merged, its reverse).
     """
-    length = clip.shape[0] // num_clips
+    if gap < 0:
+        raise ValueError(f"gap must be >= 0, got {gap}")
+    length = (clip.shape[0] - (num_clips - 1) * gap) // num_clips
     if length < 1:
-        raise ValueError(f"{clip.shape[0]} frames or samples cannot make {num_clips} sub-clips")
+        raise ValueError(f"{clip.shape[0]} frames or samples cannot make {num_clips} sub-clips {gap} apart")
     classes = order_classes(num_clips, False)
     perm = classes[draw_index(rng, len(classes))]
-    parts = clip[: length * num_clips].reshape(num_clips, length, *clip.shape[1:])
+    parts = torch.stack([clip[j * (length + gap): j * (length + gap) + length] for j in range(num_clips)])
     return parts[list(perm)], order_label(perm, merge_reverse)
 
 

@@ -4,7 +4,8 @@ temporal order on files it never trained on?
 Samples come from the method's own recipe and loader (random windows, speeds, directions and
 orders drawn from the config's seed), run through the model in eval mode (centre crops). Only the
 heads whose labels are uniform on any file are scored: video and audio direction (2 classes),
-video sub-clip order and audio-visual order (3 classes). The speed heads are left out: on files
+video and audio sub-clip order (n! classes) and audio-visual order (3 classes). The speed heads are
+left out: on files
 shorter than the fastest speed's window the recipe draws only the slower speeds, so their labels
 are skewed and chance is not 1/C.
 """
@@ -19,14 +20,15 @@ from torch.utils.data import DataLoader
 from avssl.data.dataset import ClipDataset, SampleKey, collate_samples
 from avssl.data.views import order_classes
 
-SCORED_HEADS = ("video_direction", "audio_direction", "video_order", "av_order")
+SCORED_HEADS = ("video_direction", "audio_direction", "video_order", "audio_order", "av_order")
 
 
 def chance_levels(method: Any) -> dict[str, float]:
     """1/C of each scored head, and their mean."""
     p = method.params
-    levels = {"video_direction": 0.5, "audio_direction": 0.5,
-              "video_order": 1.0 / len(order_classes(p.num_subclips, p.merge_reverse_order)), "av_order": 1.0 / 3.0}
+    orders = 1.0 / len(order_classes(p.num_subclips, p.merge_reverse_order))
+    levels = {"video_direction": 0.5, "audio_direction": 0.5, "video_order": orders, "audio_order": orders,
+              "av_order": 1.0 / 3.0}
     levels["mean"] = sum(levels.values()) / len(levels)
     return levels
 

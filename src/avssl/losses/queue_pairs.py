@@ -2,16 +2,18 @@
 
 The paper supplements the usual contrastive pairs with positives and negatives chosen per sample
 from a queue of past features; its exact rule is not available here, so this module implements a
-stated one (assumed, following cross-modal agreement as in AVID-CMA):
+stated one (assumed, following the cross-modal agreement of AVID-CMA):
 
 For a query clip i with video embedding v_i and audio embedding a_i, and a queue whose slot j holds
 the video key V_j and audio key A_j of one past clip:
 1. Entries of the same video as the query (queue video id == query video id) are neither positive
    nor negative: they are dropped (they would be trivially close, or false negatives).
-2. N_v(i) = the ``num_neighbours`` eligible entries with the highest cos(v_i, V_j);
-   N_a(i) = the ``num_neighbours`` eligible entries with the highest cos(a_i, A_j).
-3. Extra positives: N_v(i) AND N_a(i): past clips that look like AND sound like the query.
-4. Entries in exactly one of N_v(i), N_a(i) are ambiguous and dropped (neither positive nor negative).
+2. Agreement: s_ij = min(cos(v_i, V_j), cos(a_i, A_j)), high only for past clips that look like AND
+   sound like the query.
+3. Extra positives P(i): the ``num_neighbours`` eligible entries with the highest agreement (so every
+   query has that many as soon as the queue holds them).
+4. Entries among the ``num_neighbours`` nearest in one modality alone, N_v(i) or N_a(i), that are not
+   positives are ambiguous and dropped (neither positive nor negative).
 5. Negatives: the remaining eligible entries; with ``num_negatives`` set, only the hardest ones,
    ranked by the mean similarity (cos(v_i, V_j) + cos(a_i, A_j)) / 2.
 The loss then uses the multi-positive InfoNCE of ``avssl.losses.infonce`` (log of the summed
@@ -72,10 +74,10 @@ def sample_dependent_pairs(
     sim_video = F.normalize(video, dim=1) @ F.normalize(queue_video.to(video.dtype), dim=1).T
     sim_audio = F.normalize(audio, dim=1) @ F.normalize(queue_audio.to(audio.dtype), dim=1).T
     eligible = video_id.view(-1, 1) != queue_video_id.view(1, -1)
+    positive = _top_k_mask(torch.minimum(sim_video, sim_audio), eligible, num_neighbours)
     near_video = _top_k_mask(sim_video, eligible, num_neighbours)
     near_audio = _top_k_mask(sim_audio, eligible, num_neighbours)
-    positive = near_video & near_audio
-    negative = eligible & ~(near_video | near_audio)
+    negative = eligible & ~(positive | near_video | near_audio)
     if num_negatives is not None:
         negative = _top_k_mask((sim_video + sim_audio) / 2, negative, num_negatives)
     return QueuePairs(positive=positive, negative=negative)

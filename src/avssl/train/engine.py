@@ -23,6 +23,7 @@ from avssl.methods.registry import method_class
 from avssl.train.callbacks import (
     CheckpointEveryNSteps,
     FailurePolicy,
+    PaddingReport,
     ProgressLog,
     RecordKeys,
     RngStates,
@@ -39,7 +40,7 @@ from avssl.train.checkpoint_io import (
 )
 from avssl.train.csv_logger import RunCSVLogger
 from avssl.train.data import PretrainDataModule
-from avssl.train.table import load_table
+from avssl.train.table import file_requirements, load_table
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
         CheckpointEveryNSteps(paths.checkpoints, t.checkpoint_every_n_steps),
         RunRecord(config),
         FailurePolicy(paths.bad_files, config.data.max_failures),
+        PaddingReport(config.data.clip.sample_rate),
         Throughput(),
         RngStates(),
         *callbacks,
@@ -236,9 +238,8 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
     # a resumed run keeps its bad_files.csv (the manifest rows were listed when it started)
     L.seed_everything(config.seed, workers=True, verbose=False)
     method = prepare_method(method_class(config.method.name)(config), config)
-    recipe = method.recipe_class
-    table = load_table(manifest_path, paths.bad_files if resume is None else None, strict=strict,
-                       min_duration=recipe.min_file_duration(config), streams=recipe.streams)
+    table = load_table(manifest_path, file_requirements(method.recipe_class, config),
+                       paths.bad_files if resume is None else None, strict=strict)
     data = PretrainDataModule(method, table, config, strict=strict)
     trainer = build_trainer(config, paths, resume_step, callbacks)
     try:

@@ -7,7 +7,7 @@ import csv
 import logging
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -22,15 +22,15 @@ class BadManifestRowsError(RuntimeError):
     """Under --strict: the manifest lists files that `avssl probe` found unusable (names them)."""
 
 
-def load_table(manifest_path: str | os.PathLike, bad_files: Optional[Path] = None, strict: bool = False,
-               min_duration: float = 0.0, streams: str = "both") -> FileTable:
-    """The usable rows (no error, the `streams` the recipe needs, at least `min_duration` s) of a
-    manifest as a FileTable.
+def load_table(manifest_path: str | os.PathLike, requirements: FileRequirements, bad_files: Optional[Path] = None,
+               strict: bool = False) -> FileTable:
+    """The usable rows of a manifest for a recipe as a FileTable: no probe error, the streams it needs,
+    long enough, and a video frame rate it can use (`requirements`, from the recipe class).
 
-    Rows with a probe error, and files shorter than `min_duration` (the method's clip window), are
-    listed in `bad_files` (path, reason, step left empty: before training); under `strict` they stop
-    the run (BadManifestRowsError). A listed file that no longer exists is a UsageError naming it:
-    the manifest is out of date (re-run `avssl probe`).
+    Rows with a probe error and files the recipe cannot use are listed in `bad_files` (path, reason,
+    step left empty: before training); under `strict` they stop the run (BadManifestRowsError). A
+    listed file that no longer exists is a UsageError naming it: the manifest is out of date (re-run
+    `avssl probe`).
     """
     if not Path(manifest_path).is_file():
         raise UsageError(f"manifest not found: {manifest_path}")
@@ -39,26 +39,23 @@ def load_table(manifest_path: str | os.PathLike, bad_files: Optional[Path] = Non
     except (ValueError, KeyError) as err:
         raise UsageError(f"manifest {manifest_path}: {err}") from None
     errors, paths = manifest.strings("error"), manifest.strings("path")
-    durations = np.asarray(manifest.column("duration"), dtype=np.float64)
-    short = (errors == "") & manifest.usable_mask(streams) & (durations < min_duration)
-    bad = [(str(paths[i]), str(errors[i])) for i in np.flatnonzero(errors != "")]
-    bad += [(str(paths[i]), f"too short: {durations[i]:.3f} s, the method's clip window needs {min_duration:.3f} s")
-            for i in np.flatnonzero(short)]
-    if short.any():
-        manifest = manifest.take(np.flatnonzero(~short))
+    unfit = unfit_rows(manifest, requirements)
+    bad = [(str(paths[i]), str(errors[i])) for i in np.flatnonzero(errors != "")] + list(unfit.values())
+    if unfit:
+        manifest = manifest.take(np.setdiff1d(np.arange(len(manifest)), list(unfit)))
     if bad and strict:
         shown = "; ".join(f"{p}: {r}" for p, r in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
         raise BadManifestRowsError(f"manifest {manifest_path} lists {len(bad)} unusable file(s) "
                                    f"(strict mode stops on bad files): {shown}")
     if bad_files is not None:
         _write_bad_rows(bad_files, bad)
-    total = len(manifest) + int(short.sum())
+    streams = requirements.streams
     table, left_out = usable_table(manifest, streams)
-    left_out += int(short.sum())
-    if left_out:
-        log.info("%s: %d of %d rows left out: %d with a probe error or too short (listed in %s), "
-                 "%d without %s", manifest_path, left_out, total, len(bad),
-                 bad_files or "the manifest", left_out - len(bad), "video or audio" if streams == "both" else streams)
+    if left_out + len(unfit):
+        log.info("%s: %d of %d rows left out: %d with a probe error or unfit for the method (listed in %s), "
+                 "%d without %s", manifest_path, left_out + len(unfit), len(manifest) + len(unfit), len(bad),
+                 bad_files or "the manifest", left_out + len(unfit) - len(bad),
+                 "video or audio" if streams == "both" else streams)
     if len(table) == 0:
         raise UsageError(f"manifest {manifest_path} has no usable row (needs {streams} streams, no error)")
     missing = [p for p in (table.paths[i] for i in range(len(table))) if not os.path.exists(p)]
@@ -67,6 +64,38 @@ def load_table(manifest_path: str | os.PathLike, bad_files: Optional[Path] = Non
                          f"(first: {missing[0]}); the manifest is out of date: run `avssl probe` again "
                          "(it records missing files as 'file not found' rows, which training skips)")
     return table
+
+
+class FileRequirements(NamedTuple):
+    """What a recipe needs of a file: its streams ("both" or "video"), seconds, video frames per second."""
+
+    streams: str = "both"
+    min_duration: float = 0.0
+    min_video_fps: Optional[float] = None
+
+
+def file_requirements(recipe_class: type, config: Any) -> FileRequirements:
+    """What the recipe class needs of a file under `config`."""
+    return FileRequirements(recipe_class.streams, recipe_class.min_file_duration(config),
+                            recipe_class.min_video_fps(config))
+
+
+def unfit_rows(manifest: Manifest, requirements: FileRequirements) -> dict[int, tuple[str, str]]:
+    """Row -> (path, reason) for the rows that decode and hold the streams but that the recipe cannot use."""
+    errors, paths = manifest.strings("error"), manifest.strings("path")
+    candidates = (errors == "") & manifest.usable_mask(requirements.streams)
+    durations = np.asarray(manifest.column("duration"), dtype=np.float64)
+    fps = np.asarray(manifest.column("video_fps"), dtype=np.float64)
+    out = {}
+    for i in np.flatnonzero(candidates & (durations < requirements.min_duration)):
+        out[int(i)] = (str(paths[i]), f"too short: {durations[i]:.3f} s, the method's clip window needs "
+                                      f"{requirements.min_duration:.3f} s")
+    if requirements.min_video_fps is not None:
+        low = candidates & (fps < requirements.min_video_fps - 1e-6)
+        for i in np.flatnonzero(low):
+            out.setdefault(int(i), (str(paths[i]), f"video at {fps[i]:.3f} fps, below the {requirements.min_video_fps:.3f} "
+                                                   "fps the method's clips need: frames would repeat"))
+    return out
 
 
 def _write_bad_rows(path: Path, rows: list[tuple[str, str]]) -> None:

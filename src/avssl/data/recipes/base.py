@@ -40,6 +40,12 @@ class SampleRecipe:
         """Seconds a file must last for this sample; shorter files are left out (and listed)."""
         return clip_window(config).span
 
+    @classmethod
+    def min_video_fps(cls, config: Config) -> float | None:
+        """Frames per second a file's video needs for this sample (files below are left out and
+        listed), or None when any rate does."""
+        return None
+
     def train_sampler(self, *, rank: int, world_size: int) -> tuple[Any, bool]:
         """(sampler, is_batch_sampler). Default: every usable file once per epoch, DDP-split, resumable."""
         sampler = ResumableDistributedSampler(len(self.table), num_replicas=world_size, rank=rank,
