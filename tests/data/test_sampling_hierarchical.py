@@ -24,8 +24,10 @@ def make(rank=0, replicas=1, share=3 / 7, batch=8, **kwargs):
 
 @pytest.mark.parametrize(
     "batch, share, groups, clips",
-    [(8, 3 / 7, 2, 4), (32, 0.5, 2, 16), (12, 0.0, 12, 1), (12, 1.0, 1, 12), (12, 0.3, 3, 4),
-     (6, 0.2, 3, 2), (6, 0.1, 6, 1)],  # the last: a tie between K=1 and K=2 goes to more movies
+    # the fewest clips per movie whose share reaches the requested one (the method masks the surplus),
+    # two movies at least below a share of 1: 0.5 of 31 needs K = 17, so K = 16 for batch 32
+    [(8, 3 / 7, 2, 4), (32, 0.5, 2, 16), (12, 0.0, 12, 1), (12, 1.0, 1, 12), (12, 0.3, 2, 6),
+     (6, 0.2, 3, 2), (6, 0.1, 3, 2)],
 )
 def test_plan_arithmetic(batch, share, groups, clips):
     plan = plan_batch(batch, share)

@@ -4,7 +4,6 @@ near-duplicate masking, palette jitter, and 30 steps on the demo world's movies 
 from __future__ import annotations
 
 import glob
-import os
 import pickle
 import warnings
 from collections import Counter
@@ -13,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from avssl.config.typed import ConfigError
 from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_samples
@@ -22,9 +19,10 @@ from avssl.data.recipes.movie_nce import MovieNCERecipe
 from avssl.media import MediaReader
 from avssl.methods.configs import load_config
 from avssl.methods.movie_nce import (
-    MovieMeanBank,
     MovieNCE,
     near_duplicate_mask,
+    batch_movie_centering,
+    within_movie_exclusions,
     within_movie_share,
 )
 
@@ -73,26 +71,26 @@ def test_configs_load_and_the_paper_config_derives_clips_per_movie():
     table = fake_table(list(range(4)), [3600.0] * 4)
     sampler, is_batch = MovieNCERecipe(table, paper).train_sampler(rank=0, world_size=1)
     assert is_batch
-    # batch 64, share 0.5: the divisor of 64 nearest to 0.5 * 63 + 1 is 32 -> 2 movies x 32 clips
+    # batch 64, share 0.5: 32 clips x 2 movies, the most a batch of two movies reaches (31/63)
     assert (sampler.plan.groups_per_batch, sampler.plan.clips_per_group) == (2, 32)
 
 
 def test_bad_method_keys_name_themselves():
     with pytest.raises(ConfigError, match="within_movie_share"):
         load_config(TINY, ["method.within_movie_shar=0.5"])
-    with pytest.raises(ConfigError, match="method.debias.momentum"):
-        load_config(TINY, ["method.debias.momentum=1.5"])
+    with pytest.raises(ConfigError, match="method.debias.strength"):
+        load_config(TINY, ["method.debias.strength=1.5"])
     with pytest.raises(ConfigError, match="method.temperature"):
         load_config(TINY, ["method.temperature=0"])
 
 
 def test_builds_from_the_tiny_config():
     method = tiny_method()
-    assert method.video_bank is not None and method.audio_bank is not None
+    assert not method.params.debias.enabled  # the papers' recipe: no de-biasing by default
     assert method.video_head(torch.zeros(2, method.video_encoder.out_dim)).shape == (2, 32)
 
 
-@pytest.mark.parametrize("share, movies, clips", [(0.43, 2, 4), (0.0, 8, 1), (0.15, 4, 2)])
+@pytest.mark.parametrize("share, movies, clips", [(3 / 7, 2, 4), (0.0, 8, 1), (1 / 7, 4, 2)])
 def test_train_sampler_batches_have_the_configured_within_movie_share(share, movies, clips):
     # 6 movies; movie 2 spans two files (parts), movie 5 is short but holds 4 clips of 1 s with 0.5 s gaps
     groups = [0, 1, 2, 2, 3, 4, 5, 6, 7]
@@ -149,63 +147,35 @@ def test_recipe_reads_at_the_key_start_and_draws_one_without(demo_movies):
     assert pickle.loads(pickle.dumps(method.recipe(demo_movies))) is not None  # DataLoader workers
 
 
-def _bank_worker(rank: int, world: int, store_path: str, out_dir: str) -> None:
-    store = dist.FileStore(store_path, world)
-    dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
-    try:
-        bank = MovieMeanBank(2, momentum=0.5)
-        # rank 0 sees movie 0 only, rank 1 sees movies 1 and 3 (unequal batch sizes)
-        movies = torch.tensor([0, 0]) if rank == 0 else torch.tensor([1, 3, 3])
-        embeddings = torch.arange(len(movies) * 2, dtype=torch.float32).view(-1, 2) + 10 * rank
-        out = bank(embeddings, movies)
-        torch.save({"means": bank.means, "seen": bank.seen, "out": out}, os.path.join(out_dir, f"r{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+@pytest.mark.parametrize("share, kept", [(0.0, 0), (0.3, 3), (0.5, 7), (1.0, 7)])
+def test_within_movie_shares_that_no_divisor_gives_are_met_by_masking(share, kept):
+    """Batch 16 = 2 movies x 8 clips: each clip keeps `kept` of its 7 movie-mates as negatives (the
+    ones that follow it, cyclically) beside the 8 clips of the other movie."""
+    movies = torch.tensor([0, 1] * 8)
+    exclude = within_movie_exclusions(movies, share)
+    same = movies[:, None] == movies[None, :]
+    assert not (exclude & ~same).any() and not exclude.diagonal().any()
+    assert ((same & ~exclude).sum(1) - 1).tolist() == [kept] * 16
+    realized = float(within_movie_share(movies, exclude))
+    assert realized == pytest.approx(kept / (kept + 8))
+    if 0 < share < 0.5:
+        assert abs(realized - share) < 1 / 16  # 0.3 -> 3 / 11 = 0.273
+    # clip 0 (movie 0, the clips of which sit at even positions) keeps the next ones: 2, 4, 6
+    if share == 0.3:
+        assert torch.nonzero(same[0] & ~exclude[0]).view(-1).tolist() == [0, 2, 4, 6]
 
 
-@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
-def test_movie_means_are_the_same_on_every_ddp_rank(tmp_path):
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(_bank_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2,
-                       join=True, start_method=method)
-    first, second = (torch.load(tmp_path / f"r{r}.pt") for r in range(2))
-    assert torch.equal(first["means"], second["means"]) and torch.equal(first["seen"], second["seen"])
-    # hand computation: movie 0 = mean of rows [0, 1], [2, 3]; movie 1 = [10, 11]; movie 3 = mean of
-    # [12, 13], [14, 15]; movie 2 never seen
-    expected = torch.tensor([[1.0, 2.0], [10.0, 11.0], [0.0, 0.0], [13.0, 14.0]])
-    assert torch.equal(first["means"], expected) and first["seen"].tolist() == [True, True, False, True]
-    assert torch.equal(second["out"], torch.tensor([[0.0, 0.0], [-1.0, -1.0], [1.0, 1.0]]))
-
-
-def test_movie_means_travel_in_the_method_state_dict():
-    trained, fresh = tiny_method(), tiny_method()
-    z = torch.randn(6, 32)
-    trained.video_bank(z, torch.tensor([0, 0, 4, 4, 4, 2]))
-    fresh.load_state_dict(trained.state_dict())  # strict: the banks take the checkpoint's size
-    assert fresh.video_bank.means.shape == (5, 32)
-    assert torch.equal(fresh.video_bank.means, trained.video_bank.means)
-    assert fresh.video_bank.seen.tolist() == [True, False, True, False, True]
-
-
-def test_debiasing_removes_a_per_movie_offset_exactly():
+def test_batch_centering_removes_a_per_movie_offset_from_the_current_batch():
     gen = torch.Generator().manual_seed(0)
-    dim, movies = 16, torch.tensor([0, 0, 0, 1, 1, 1, 3, 3])
-    offsets = 5.0 * torch.randn(4, dim, generator=gen)  # movie 2 never appears: the bank grows past it
-    plain, biased = MovieMeanBank(dim, momentum=0.7), MovieMeanBank(dim, momentum=0.7)
-    for _ in range(4):  # several updates: the running mean must track the offset, not just the batch
-        z = torch.randn(len(movies), dim, generator=gen)
-        out_plain = plain(z, movies)
-        out_biased = biased(z + offsets[movies], movies)
-        torch.testing.assert_close(out_biased, out_plain, atol=1e-4, rtol=0)
-    # what it removes is per movie: a single global mean would leave the offsets' differences
-    global_removed = (z + offsets[movies]) - (z + offsets[movies]).mean(0)
-    assert (global_removed - out_plain).abs().max() > 1.0
-    # without updates the stored means are used; a checkpoint restores them into a fresh bank
-    fresh = MovieMeanBank(dim, momentum=0.7)
-    fresh.load_state_dict(biased.state_dict())
-    assert fresh.means.shape == (4, dim) and fresh.seen.tolist() == [True, True, False, True]
-    torch.testing.assert_close(fresh(z + offsets[movies], movies, update=False),
-                               biased(z + offsets[movies], movies, update=False))
+    dim, movies = 16, torch.tensor([0, 0, 0, 1, 1, 1, 3, 3, 5])
+    offsets = 5.0 * torch.randn(6, dim, generator=gen)
+    z = torch.randn(len(movies), dim, generator=gen)
+    plain = batch_movie_centering(z, movies, 1.0)
+    torch.testing.assert_close(batch_movie_centering(z + offsets[movies], movies, 1.0)[:8], plain[:8])
+    # a movie seen once in the batch is left as is (its mean would be the clip itself)
+    torch.testing.assert_close(batch_movie_centering(z, movies, 1.0)[8], z[8])
+    # per movie, not a global mean
+    assert ((z - z.mean(0)) - plain).abs().max() > 0.1
 
 
 def test_debiasing_lets_a_movie_constant_stop_dominating_retrieval():
@@ -223,7 +193,7 @@ def test_debiasing_lets_a_movie_constant_stop_dominating_retrieval():
         return float(((v @ a.T).argmax(1) == torch.arange(8)).float().mean())
 
     assert top1(video, audio) < 1.0
-    assert top1(MovieMeanBank(dim)(video, movies), MovieMeanBank(dim)(audio, movies)) == 1.0
+    assert top1(batch_movie_centering(video, movies, 1.0), batch_movie_centering(audio, movies, 1.0)) == 1.0
 
 
 def test_near_duplicate_mask_against_hand_computation():
@@ -249,8 +219,8 @@ def test_palette_jitter_scatters_a_movie_palette():
 
 @pytest.mark.parametrize("debias", ["true", "false"])
 def test_intra_video_loss_and_logged_components_on_a_synthetic_batch(debias):
-    method = tiny_method("method.intra_video_weight=0.5", f"method.debias.enabled={debias}")
-    assert (method.video_bank is not None) == (debias == "true")
+    method = tiny_method("method.intra_video_weight=0.5", f"method.debias.enabled={debias}",
+                         "method.within_movie_share=0.4")
     gen = torch.Generator().manual_seed(0)
     batch = {
         "video": torch.randint(0, 256, (8, 3, 4, 16, 16), dtype=torch.uint8, generator=gen),
@@ -266,11 +236,11 @@ def test_intra_video_loss_and_logged_components_on_a_synthetic_batch(debias):
     loss.backward()
     assert torch.isfinite(loss)
     assert loss.item() == pytest.approx(logged["train/audio_video_nce"] + 0.5 * logged["train/video_video_nce"])
-    assert logged["train/within_movie_share"] == pytest.approx(3 / 7)
-    assert logged["train/masked_near_duplicates"] == 2  # clips 0 and 1: 0.5 s apart < 1.5 s
+    # each clip keeps round(0.4 / 0.6 * 4) = 3 movie-mates; clips 0 and 1 (0.5 s apart) are also
+    # near-duplicates: clip 0 loses clip 1 (kept by the share) and clip 1 keeps 2, 3, 0 minus clip 0
+    assert logged["train/excluded_pairs"] == 2
+    assert logged["train/within_movie_share"] == pytest.approx((6 * 3 / 7 + 2 * 2 / 6) / 8)
     assert all(p.grad is not None for p in method.video_encoder.parameters() if p.requires_grad)
-    if method.video_bank is not None:  # the step updated both modalities' means of movies 0 and 1
-        assert method.video_bank.seen.tolist() == [True, True] == method.audio_bank.seen.tolist()
 
 
 @pytest.mark.slow

@@ -1,16 +1,17 @@
 """movie-nce (Kalayeh et al. 2021, 2022): audio-visual InfoNCE on movies with within-movie negatives.
 
-Positives: a video clip and the audio at the same instant. Negatives: every other clip of the batch,
+Positives: a video clip and the audio at the same instant. Negatives: the other clips of the batch,
 in both directions (v->a and a->v). The batches come from the hierarchical sampler
-(avssl.data.sampling.HierarchicalBatchSampler): M movies, then K clips of each, K chosen so that a
-share `within_movie_share` of every clip's in-batch negatives is from its own movie, and clips of
-one file at least `min_gap` seconds apart.
+(avssl.data.sampling.HierarchicalBatchSampler): M movies, then K clips of each, and clips of one
+file at least `min_gap` seconds apart. A share `within_movie_share` of every clip's negatives is
+from its own movie: the sampler takes K large enough, and each clip's within-movie negatives beyond
+that share are masked out (so the share need not match a divisor of the batch).
 
 Movie-specific non-semantic cues (a movie's colour palette, its theme music) let a model match audio
-to video by movie identity alone. Handled here by:
-  (a) per-movie de-biasing (`debias`, on by default): a running per-movie mean of each modality's
-      projected embedding is subtracted before the loss, so a component shared by every clip of a
-      movie (whatever its cause) carries no signal;
+to video by movie identity alone. Options:
+  (a) per-movie de-biasing (`debias`, off by default: neither paper describes it): the mean of each
+      movie's clips in the current batch is subtracted from their embeddings before the loss, so a
+      component shared by the clips of a movie carries no signal;
   (b) palette augmentation (`palette_jitter`, off by default): an extra strong hue / saturation
       change drawn independently per clip, so clips of one movie no longer share a palette;
   (c) near-duplicate masking (`mask_near_duplicates`, on by default): clips of the same file closer
@@ -26,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 
 from avssl.config.typed import require
 from avssl.data.recipes.base import clip_window
@@ -39,20 +39,18 @@ from avssl.losses.infonce import (
     intra_modal_info_nce,
     pair_mask,
 )
-from avssl.losses.queue import gather_variable_batch
 from avssl.methods.base import PretrainMethod
 
 
 @dataclass
 class DebiasParams:
-    """(a) Per-movie de-biasing: z <- z - strength * mean_movie(z), the mean a running average."""
+    """(a) Per-movie de-biasing from the current batch: z <- z - strength * mean of z over the clips of
+    z's movie in the batch (movies with one clip in the batch are left as they are)."""
 
-    enabled: bool = True
-    momentum: float = 0.9  # assumed: weight of the old mean when a movie's clips are seen again
-    strength: float = 1.0  # 1 removes the whole per-movie mean; 0 turns the subtraction off
+    enabled: bool = False
+    strength: float = 1.0  # 1 removes the whole batch mean of the movie
 
     def validate(self, where: str) -> None:
-        require(0 <= self.momentum < 1, f"{where}.momentum", f"must be in [0, 1), got {self.momentum}")
         require(0 <= self.strength <= 1, f"{where}.strength", f"must be in [0, 1], got {self.strength}")
 
 
@@ -76,9 +74,8 @@ class MovieNCEParams:
     """`method:` section of a movie-nce config (assumed defaults are listed in docs/methods.md).
 
     temperature 0.07 (assumed, the field's usual InfoNCE value); within_movie_share 0.5 (assumed:
-    half of each clip's negatives from its own movie; the sampler takes the nearest reachable
-    (K-1)/(B-1), K clips per movie, derived from data.batch_size); min_gap 2.0 s (assumed) between
-    clips of one file; movie_repeats: shuffles of the movies per epoch.
+    half of each clip's negatives from its own movie, see within_movie_exclusions); min_gap 2.0 s
+    (assumed) between clips of one file; movie_repeats: shuffles of the movies per epoch.
     """
 
     temperature: float = 0.07
@@ -99,73 +96,35 @@ class MovieNCEParams:
         require(self.intra_video_weight >= 0, f"{where}.intra_video_weight", "must be >= 0")
 
 
-class MovieMeanBank(nn.Module):
-    """Running mean embedding per movie id; `forward` subtracts it (the per-movie de-biasing).
+def within_movie_exclusions(movies: torch.Tensor, share: float) -> torch.Tensor:
+    """[B, B] bool: the within-movie negatives each clip leaves out so that `share` of its remaining
+    negatives are from its own movie. movies [B] int.
 
-    Buffers: means [G, D], seen [G] bool, grown when a larger movie id appears (and resized to a
-    checkpoint's size on load). An update uses the batch's clips of each movie (gathered from all
-    DDP ranks, so every rank holds the same means): mean <- batch mean the first time, then
-    momentum * mean + (1 - momentum) * batch mean. The subtracted mean already includes the
-    current batch, so a constant offset shared by a movie's clips is removed from the first step.
+    Clip i with K_i clips of its movie in the batch keeps n_i = min(K_i - 1, round(share / (1 - share)
+    * (B - K_i))) of them (all with share 1): the n_i that follow it in batch order, cyclically within
+    its movie. The rest of its movie is excluded (the diagonal never is).
     """
+    b = movies.shape[0]
+    same = pair_mask(movies, movies)
+    index = torch.arange(b, device=movies.device)
+    count = same.sum(dim=1)  # K_i
+    rank = (same & (index[None, :] < index[:, None])).sum(dim=1)  # i's position among its movie's clips
+    if share >= 1:
+        keep = count - 1
+    else:
+        keep = torch.minimum(count - 1, torch.round(share / (1 - share) * (b - count)).long())
+    ahead = (rank[None, :] - rank[:, None]) % count[:, None]  # how far clip j follows clip i in its movie
+    kept = same & (ahead >= 1) & (ahead <= keep[:, None])
+    return same & ~kept & (index[None, :] != index[:, None])
 
-    def __init__(self, dim: int, momentum: float = 0.9, strength: float = 1.0) -> None:
-        super().__init__()
-        self.dim, self.momentum, self.strength = dim, momentum, strength
-        self.register_buffer("means", torch.zeros(0, dim))
-        self.register_buffer("seen", torch.zeros(0, dtype=torch.bool))
 
-    def forward(self, embeddings: torch.Tensor, movies: torch.Tensor, update: bool = True) -> torch.Tensor:
-        """embeddings [B, D], movies [B] int ids >= 0 -> de-biased embeddings [B, D].
-
-        Gradients flow through `embeddings` only (the means are detached statistics). Without
-        `update` a movie never seen keeps its embedding unchanged.
-        """
-        if embeddings.dim() != 2 or embeddings.shape[1] != self.dim or movies.shape != embeddings.shape[:1]:
-            raise ValueError(f"need embeddings [B, {self.dim}] and movies [B], got "
-                             f"{list(embeddings.shape)} and {list(movies.shape)}")
-        if movies.numel() and int(movies.min()) < 0:
-            raise ValueError("movie ids must be >= 0")
-        if update:
-            self._update(gather_variable_batch(embeddings.detach()), gather_variable_batch(movies))
-        self._grow(int(movies.max()) + 1 if movies.numel() else 0, embeddings.device)
-        means = self.means[movies].to(embeddings.dtype)
-        known = self.seen[movies].to(embeddings.dtype).unsqueeze(1)
-        return embeddings - self.strength * known * means
-
-    @torch.no_grad()
-    def _update(self, embeddings: torch.Tensor, movies: torch.Tensor) -> None:
-        if movies.numel() == 0:
-            return
-        self._grow(int(movies.max()) + 1, embeddings.device)
-        ids, inverse = torch.unique(movies, return_inverse=True)
-        sums = torch.zeros(len(ids), self.dim, device=embeddings.device, dtype=self.means.dtype)
-        sums.index_add_(0, inverse, embeddings.to(self.means.dtype))
-        counts = torch.bincount(inverse, minlength=len(ids)).to(sums.dtype).unsqueeze(1)
-        batch_means = sums / counts
-        old = self.means[ids]
-        keep = torch.where(self.seen[ids], self.momentum, 0.0).to(sums.dtype).unsqueeze(1)
-        self.means[ids] = keep * old + (1 - keep) * batch_means
-        self.seen[ids] = True
-
-    def _grow(self, size: int, device: torch.device) -> None:
-        if size <= self.means.shape[0]:
-            if self.means.device != device:
-                self.means, self.seen = self.means.to(device), self.seen.to(device)
-            return
-        means = torch.zeros(size, self.dim, device=device, dtype=self.means.dtype)
-        seen = torch.zeros(size, dtype=torch.bool, device=device)
-        means[: self.means.shape[0]] = self.means.to(device)
-        seen[: self.seen.shape[0]] = self.seen.to(device)
-        self.means, self.seen = means, seen
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, ANN202
-        # the number of movies is only known from the data: take the checkpoint's size
-        stored = state_dict.get(prefix + "means")
-        if stored is not None:
-            self.means = torch.zeros_like(stored)
-            self.seen = torch.zeros(stored.shape[0], dtype=torch.bool, device=stored.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+def batch_movie_centering(embeddings: torch.Tensor, movies: torch.Tensor, strength: float) -> torch.Tensor:
+    """embeddings [B, D] minus `strength` x the mean of the embeddings of the same movie in the batch
+    (gradients flow through the mean too); a movie with a single clip in the batch is left as is."""
+    same = pair_mask(movies, movies).to(embeddings.dtype)
+    count = same.sum(dim=1, keepdim=True)
+    mean = same @ embeddings / count
+    return embeddings - strength * (count > 1).to(embeddings.dtype) * mean
 
 
 def near_duplicate_mask(files: torch.Tensor, starts: torch.Tensor, window: float) -> torch.Tensor:
@@ -176,11 +135,15 @@ def near_duplicate_mask(files: torch.Tensor, starts: torch.Tensor, window: float
     return same & ~torch.eye(len(files), dtype=torch.bool, device=files.device)
 
 
-def within_movie_share(movies: torch.Tensor) -> torch.Tensor:
-    """movies [B] -> the mean over clips of the share of its B-1 in-batch negatives from its movie."""
+def within_movie_share(movies: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """movies [B] (and the [B, B] pairs left out of the negatives) -> the mean over clips of the share
+    of their in-batch negatives that are from their own movie."""
     b = movies.shape[0]
-    same = pair_mask(movies, movies).sum(dim=1) - 1
-    return same.float().mean() / max(1, b - 1)
+    negatives = ~torch.eye(b, dtype=torch.bool, device=movies.device)
+    if exclude is not None:
+        negatives &= ~exclude
+    same = (pair_mask(movies, movies) & negatives).sum(dim=1).float()
+    return (same / negatives.sum(dim=1).clamp(min=1).float()).mean()
 
 
 class MovieNCE(PretrainMethod):
@@ -194,10 +157,10 @@ class MovieNCE(PretrainMethod):
         super().__init__(config)
         self.video_head = self.projection(self.video_encoder.out_dim)
         self.audio_head = self.projection(self.audio_encoder.out_dim)
-        d = self.params.debias
-        dim = config.model.embed_dim
-        self.video_bank = MovieMeanBank(dim, d.momentum, d.strength) if d.enabled else None
-        self.audio_bank = MovieMeanBank(dim, d.momentum, d.strength) if d.enabled else None
+
+    @classmethod
+    def chance_levels(cls, config: Any) -> dict[str, float]:
+        return {"train/av_top1": 1.0 / config.data.batch_size}
 
     # ----------------------------------------------------------------- device side
 
@@ -215,23 +178,24 @@ class MovieNCE(PretrainMethod):
         train = self.training
         video = self.video_head(self.video_encoder(self.video_input(batch["video"], train=train)))
         audio = self.audio_head(self.audio_encoder(self.audio_input(batch["audio"], train=train)))
-        movies = batch["group"].long()
         out = {"video": video, "audio": audio}
         if self.params.intra_video_weight > 0:
             out["video2"] = self.video_head(self.video_encoder(self.video_input(batch["video"], train=train, stream=1)))
-        if self.video_bank is not None:
-            out["video"] = self.video_bank(video, movies, update=train)
-            out["audio"] = self.audio_bank(audio, movies, update=train)
-            if "video2" in out:  # the same movie mean: both views must lose the same component
-                out["video2"] = self.video_bank(out["video2"], movies, update=False)
+        d = self.params.debias
+        if d.enabled:
+            movies = batch["group"].long()
+            out = {name: batch_movie_centering(value, movies, d.strength) for name, value in out.items()}
         return out
 
-    def negative_exclusions(self, batch: dict[str, Any]) -> torch.Tensor | None:
-        """[B, B] pairs removed from the negatives ((c) near-duplicates), or None."""
-        if not self.params.mask_near_duplicates:
-            return None
-        window = clip_window(self.config).span + self.params.min_gap
-        return near_duplicate_mask(batch["file"].long(), batch["start"].double(), window)
+    def negative_exclusions(self, batch: dict[str, Any]) -> torch.Tensor:
+        """[B, B] pairs removed from the negatives: within-movie negatives beyond the configured share,
+        and (c) near-duplicates."""
+        p = self.params
+        exclude = within_movie_exclusions(batch["group"].long(), p.within_movie_share)
+        if p.mask_near_duplicates:
+            window = clip_window(self.config).span + p.min_gap
+            exclude |= near_duplicate_mask(batch["file"].long(), batch["start"].double(), window)
+        return exclude
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.embed(batch)
@@ -247,7 +211,6 @@ class MovieNCE(PretrainMethod):
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         self.log("train/audio_video_nce", loss_av, batch_size=b)
         self.log("train/av_top1", cross_modal_top1(out["video"].detach(), out["audio"].detach()), batch_size=b)
-        self.log("train/within_movie_share", within_movie_share(batch["group"]), batch_size=b)
-        if exclude is not None:
-            self.log("train/masked_near_duplicates", exclude.float().sum(), batch_size=b)
+        self.log("train/within_movie_share", within_movie_share(batch["group"], exclude), batch_size=b)
+        self.log("train/excluded_pairs", exclude.float().sum(), batch_size=b)
         return loss

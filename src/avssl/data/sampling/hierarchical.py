@@ -2,11 +2,13 @@
 
 Arithmetic. A batch of B = M * K clips holds K clips from each of M groups (movies). Each clip has
 B - 1 in-batch negatives, of which the K - 1 other clips of its movie are within-movie, so the
-within-movie share is (K - 1) / (B - 1). For a requested share rho the sampler takes the divisor K
-of B nearest to rho * (B - 1) + 1 (ties: the smaller K, i.e. more movies) and M = B / K; the share
-actually reached is `plan.within_group_share`. Examples: B = 8, rho = 3/7 -> K = 4, M = 2 (3/7);
-B = 32, rho = 0.5 -> K = 16, M = 2 (15/31); rho = 0 -> K = 1, M = B (the usual sampling).
-B is the per-rank batch: when negatives are gathered over R ranks the share becomes (K-1)/(R*B-1).
+within-movie share is at most (K - 1) / (B - 1). For a requested share rho the sampler takes the
+smallest divisor K of B whose (K - 1) / (B - 1) reaches rho, keeping at least two movies (M = B / K
+>= 2) unless rho is 1; the method (avssl.methods.movie_nce) then leaves out of each clip's
+negatives the within-movie clips beyond rho's share, so any rho is met, not only divisors of B.
+`plan.within_group_share` is the most the batch allows. Examples: B = 8, rho = 3/7 -> K = 4, M = 2;
+B = 16, rho = 0.3 -> K = 8, M = 2 (3 of the 7 other clips of a movie kept: 3/11); rho = 0 -> K = 1,
+M = B (the usual sampling). B is the per-rank batch.
 
 Clips of the same file are at least `min_gap` s apart (the end of one window to the start of the
 next, so starts differ by at least span + min_gap); files of one group count as separate stretches
@@ -58,13 +60,18 @@ class BatchPlan:
 
 
 def plan_batch(batch_size: int, within_group_share: float) -> BatchPlan:
-    """Choose M and K with M * K = batch_size and (K-1)/(B-1) nearest to the requested share."""
+    """Choose M and K with M * K = batch_size: the fewest clips per group whose share (K-1)/(B-1)
+    reaches the requested one (a method masks the surplus within-group pairs to meet it exactly),
+    keeping at least two groups unless the share is 1."""
     if batch_size < 2:
         raise ValueError(f"batch_size must be >= 2 for in-batch negatives, got {batch_size}")
     if not 0.0 <= within_group_share <= 1.0:
         raise ValueError(f"within_group_share must be in [0, 1], got {within_group_share}")
     divisors = [k for k in range(1, batch_size + 1) if batch_size % k == 0]
-    k = min(divisors, key=lambda d: (abs((d - 1) / (batch_size - 1) - within_group_share), d))
+    reaching = [k for k in divisors if (k - 1) / (batch_size - 1) >= within_group_share - 1e-9]
+    k = reaching[0]
+    if k == batch_size and within_group_share < 1.0:
+        k = divisors[-2]  # two groups at least: a batch of one group has no other-group negative
     return BatchPlan(batch_size // k, k, (k - 1) / (batch_size - 1))
 
 
@@ -109,8 +116,8 @@ class HierarchicalBatchSampler(Sampler[list[tuple[int, float]]], EpochPosition):
         self.plan = plan_batch(batch_size, within_group_share)
         self.num_replicas, self.rank = world(num_replicas, rank)
         self.drop_last = drop_last
-        if abs(self.plan.within_group_share - within_group_share) > 1e-9:
-            log.info("within-group share %.4f requested, %.4f reached with %d groups x %d clips",
+        if self.plan.within_group_share < within_group_share - 1e-9:
+            log.info("within-group share %.4f requested, at most %.4f reachable with %d groups x %d clips",
                      within_group_share, self.plan.within_group_share,
                      self.plan.groups_per_batch, self.plan.clips_per_group)
         self._build_groups(usable)
