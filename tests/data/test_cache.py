@@ -95,7 +95,7 @@ def test_cached_and_direct_samples_are_identical(media, tmp_path, name):
             a, b = direct[key], cached[key]
             assert a.keys() == b.keys()
             for field, value in a.items():
-                if field.startswith("audio") and value.is_floating_point():
+                if field.startswith("audio") and value.is_floating_point() and value.dim() > 0:
                     # FFmpeg's AAC decoder output differs by ~1e-5 with where decoding began (two
                     # direct reads of the same instant from other starts differ as much)
                     torch.testing.assert_close(value, b[field], atol=AUDIO_ATOL, rtol=0)

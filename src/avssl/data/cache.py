@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avssl.media import ClipOutsideStreamError, MediaError, MediaReader
+from avssl.media import AudioReadInfo, ClipOutsideStreamError, MediaError, MediaReader
 from avssl.media.timing import TIME_EPS, grid_times
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ class AudioCacheSpec:
     kind: str = "audio"
 
     def describe(self) -> dict[str, Any]:
-        return {**asdict(self), "feature": "waveform", "dtype": "float32", "version": CACHE_VERSION}
+        # padding: samples the stream does not have (before its start, past its end) are stored as NaN
+        return {**asdict(self), "feature": "waveform", "dtype": "float32", "version": CACHE_VERSION,
+                "padding": "nan"}
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,17 @@ def _fill_audio(reader: MediaReader, out_path: str, spec: AudioCacheSpec) -> Non
     # read returns those samples: keep AUDIO_TAIL more (zeros where nothing was decoded)
     total = math.ceil((end + AUDIO_TAIL) * rate)
     out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float32, shape=(total,))
+    out[:] = np.nan  # what no read reaches is padding too
     step = AUDIO_SECONDS_PER_READ * rate
     for first in range(0, total, step):
         if first / rate >= end:
-            break  # a read may not start past the file's end; what is left stays zeros
+            break  # a read may not start past the file's end; what is left is padding
         count = min(step, total - first)
-        out[first:first + count] = reader.read_audio(first / rate, count / rate, sample_rate=rate).numpy()
+        chunk, read = reader.read_audio(first / rate, count / rate, sample_rate=rate, return_info=True)
+        chunk = chunk.numpy().copy()
+        chunk[:read.padded_before] = np.nan
+        chunk[len(chunk) - read.padded_after:] = np.nan
+        out[first:first + count] = chunk
     out.flush()
     del out
 
@@ -245,21 +252,29 @@ class CachedReader:
         return np.clip(rows.astype(np.int64), 0, len(self._frames) - 1)
 
     def read_audio(self, start: float, duration: float, sample_rate: int = 16000,
-                   return_info: bool = False) -> torch.Tensor:
-        """float32 [round(duration * sample_rate)] as MediaReader.read_audio (from the audio entry when it can)."""
+                   return_info: bool = False) -> torch.Tensor | tuple[torch.Tensor, AudioReadInfo]:
+        """float32 [round(duration * sample_rate)] as MediaReader.read_audio (from the audio entry when
+        it can), with the same AudioReadInfo when asked."""
         spec = self._audio_spec
         first = start * sample_rate
-        usable = (self._audio is not None and not return_info and sample_rate == spec.sample_rate
+        usable = (self._audio is not None and sample_rate == spec.sample_rate
                   and start >= 0 and abs(first - round(first)) <= 1e-3)
         if not usable:
             self.served["audio_decode"] += 1
             return self.media().read_audio(start, duration, sample_rate=sample_rate, return_info=return_info)
         self.served["audio_cache"] += 1
         count, first = round(duration * sample_rate), round(first)
-        out = np.zeros(count, dtype=np.float32)  # past the stream: zeros, as a direct read pads
+        out = np.full(count, np.nan, dtype=np.float32)  # past the entry: padding, as a direct read pads
         have = self._audio[first:first + count]
         out[:len(have)] = have
-        return torch.from_numpy(out)
+        padded = np.isnan(out)
+        out[padded] = 0.0
+        if not return_info:
+            return torch.from_numpy(out)
+        missing = np.flatnonzero(~padded)
+        before = int(missing[0]) if len(missing) else count
+        return torch.from_numpy(out), AudioReadInfo(sample_rate=sample_rate, padded_before=before,
+                                                    padded_after=int(padded.sum()) - before)
 
 
 def cache_for_clip(root: str, sample_rate: int, fps: float, short_side: int) -> ClipCache:

@@ -31,3 +31,4 @@ class StepStream(IntEnum):
     VIDEO_AUGMENT = 100  # colour jitter and grayscale (+ view)
     AUDIO_AUGMENT = 200  # SpecAugment (+ view)
     PALETTE = 300  # movie-nce's palette jitter (+ view)
+    AUDIO_GAIN = 400  # volume jitter of the waveform (+ view)

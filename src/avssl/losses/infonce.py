@@ -13,6 +13,8 @@ excluded, and a positive is never excluded (a mask marking it as both counts it 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 import torch.nn.functional as F
 
 
@@ -112,6 +114,46 @@ def cross_modal_info_nce(
     exclude_t = None if exclude_mask is None else exclude_mask.T
     video_to_audio = info_nce_from_similarity(similarity, positive, temperature, exclude_mask)
     audio_to_video = info_nce_from_similarity(similarity.T, positive.T, temperature, exclude_t)
+    return 0.5 * (video_to_audio + audio_to_video)
+
+
+def gathered_cross_modal_info_nce(
+    video: torch.Tensor,
+    audio: torch.Tensor,
+    temperature: float = 0.07,
+    group_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """cross_modal_info_nce with the negatives of every DDP rank (a method's `gather_distributed`).
+
+    Each rank's video queries [B, D] meet the audio keys of all ranks [R * B, D] and back; the
+    gather keeps gradients, so every rank's embeddings learn from every rank's loss. The mean of the
+    ranks' losses is the single-process loss on the union batch (every rank needs the same B).
+    group_ids [B] int: pairs of one group other than a sample with itself are not negatives (the
+    gathered form of exclude_mask = pair_mask(group_ids, group_ids)). Without an initialised process
+    group of several ranks it is cross_modal_info_nce on the local batch.
+    """
+    if video.shape != audio.shape or video.dim() != 2:
+        raise ValueError(f"video and audio must both be [B, D], got {list(video.shape)} and {list(audio.shape)}")
+    batch = video.shape[0]
+    ids = torch.arange(batch, device=video.device) if group_ids is None else group_ids
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        exclude = pair_mask(ids, ids) & ~torch.eye(batch, dtype=torch.bool, device=video.device)
+        return cross_modal_info_nce(video, audio, temperature, exclude_mask=exclude)
+    sizes = [torch.zeros(1, dtype=torch.int64, device=video.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor([batch], device=video.device))
+    if any(int(s) != batch for s in sizes):
+        raise ValueError(f"gather_distributed needs the same batch on every rank, got {[int(s) for s in sizes]}")
+    offset = dist.get_rank() * batch
+    v, a = F.normalize(video, dim=1), F.normalize(audio, dim=1)
+    all_v = torch.cat(dist_nn.all_gather(v))
+    all_a = torch.cat(dist_nn.all_gather(a))
+    all_ids = [torch.empty_like(ids) for _ in sizes]
+    dist.all_gather(all_ids, ids.contiguous())
+    positive = torch.zeros(batch, len(all_v), dtype=torch.bool, device=video.device)
+    positive[torch.arange(batch), offset + torch.arange(batch)] = True
+    exclude = pair_mask(ids, torch.cat(all_ids)) & ~positive
+    video_to_audio = info_nce_from_similarity(v @ all_a.T, positive, temperature, exclude)
+    audio_to_video = info_nce_from_similarity(a @ all_v.T, positive, temperature, exclude)
     return 0.5 * (video_to_audio + audio_to_video)
 
 

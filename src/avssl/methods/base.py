@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from avssl.config.schema import Config
@@ -22,12 +23,7 @@ from avssl.data.dataset import FileTable
 from avssl.data.features import LogMelSpectrogram
 from avssl.data.recipes.base import SampleRecipe
 from avssl.data.streams import StepStream
-from avssl.data.transforms import (
-    augment_log_mel,
-    color_jitter,
-    normalize,
-    random_grayscale,
-)
+from avssl.data.transforms import augment_log_mel, color_jitter, normalize, random_gain, random_grayscale
 from avssl.models.factory import build_encoder
 from avssl.models.heads import ProjectionMLP
 
@@ -50,6 +46,11 @@ class PretrainMethod(L.LightningModule):
         # augmentation draws on the device side come from a generator seeded per step, so a resumed
         # run draws what the uninterrupted run drew at the same step
         self._aug_generator = torch.Generator()
+
+    @classmethod
+    def chance_levels(cls, config: Config) -> dict[str, float]:
+        """metrics.csv accuracy column -> what guessing scores (for plots and reports)."""
+        return {}
 
     def recipe(self, table: FileTable) -> SampleRecipe:
         """The picklable recipe that builds this method's training samples from `table` (in workers)."""
@@ -81,10 +82,14 @@ class PretrainMethod(L.LightningModule):
         return x
 
     def audio_input(self, waveform: torch.Tensor, train: bool = True, stream: int = 0) -> torch.Tensor:
-        """float [B, N] -> log-mel [B, 1, n_mels, frames]; SpecAugment when training."""
+        """float [B, N] -> log-mel [B, 1, n_mels, frames]; when training a random gain of
+        `data.audio_augment.gain_db` on the waveform first, and SpecAugment on the log-mel."""
+        aug = self.config.data.audio_augment
+        if train:
+            waveform = random_gain(waveform, *aug.gain_db, generator=self.step_generator(StepStream.AUDIO_GAIN + stream))
         x = self.log_mel(waveform).float()
         if train:
-            x = augment_log_mel(x, self.config.data.audio_augment, generator=self.step_generator(StepStream.AUDIO_AUGMENT + stream))
+            x = augment_log_mel(x, aug, generator=self.step_generator(StepStream.AUDIO_AUGMENT + stream))
         return x
 
     def video_features(self, clips: torch.Tensor) -> torch.Tensor:
@@ -94,6 +99,15 @@ class PretrainMethod(L.LightningModule):
     def audio_features(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Log-mel [B, 1, F, T] -> encoder features [B, D]."""
         return self.audio_encoder(log_mel)
+
+    def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
+        """Prepared clips [B, 3, T, H, W] -> the joint audio-visual space [B, E]: the projection head
+        on the encoder features, L2-normalised (where the method compares video with audio)."""
+        return F.normalize(self.video_head(self.video_features(clips)), dim=1)
+
+    def embed_audio(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel [B, 1, F, T] -> the joint audio-visual space [B, E] (see embed_video)."""
+        return F.normalize(self.audio_head(self.audio_features(log_mel)), dim=1)
 
     def on_fit_start(self) -> None:
         # Lightning keeps the mode a module arrives in: a method evaluated (eval()) before fit would

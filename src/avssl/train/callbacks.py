@@ -130,6 +130,24 @@ class FailurePolicy(L.Callback):
             )
 
 
+class PaddingReport(L.Callback):
+    """Logs how much of a batch's audio is zeros standing in for audio its files do not have
+    (`audio_padded` of each sample, see avssl.data.dataset.ClipDataset): `data/audio_padded` (samples
+    of the batch with any) and `data/audio_padded_seconds` (their total length)."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        padded = batch.get("audio_padded") if isinstance(batch, dict) else None
+        if padded is None:
+            return
+        size = len(padded)
+        pl_module.log("data/audio_padded", (padded > 0).sum().float(), batch_size=size)
+        pl_module.log("data/audio_padded_seconds", padded.sum().float() / self.sample_rate, batch_size=size)
+
+
 class Throughput(L.Callback):
     """Logs `train/clips_per_s` (all ranks together) on the progress bar."""
 
