@@ -23,7 +23,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from avssl.config.schema import Config
@@ -140,8 +139,8 @@ def feature_functions(method: Any, space: str) -> tuple[Callable, Callable]:
         return video, audio
     if not (hasattr(method, "video_head") and hasattr(method, "audio_head")):
         raise UsageError(f"--space embedding: the {type(method).__name__} model has no video_head/audio_head")
-    return (lambda x: F.normalize(method.video_head(video(x)), dim=1),
-            lambda x: F.normalize(method.audio_head(audio(x)), dim=1))
+    return (lambda x: method.embed_video(method.video_input(x, train=False)),
+            lambda x: method.embed_audio(method.audio_input(x, train=False)))
 
 
 def _check_options(modality: str, crops: str, clips_per_video: int, batch_size: int, workers: int) -> None:
@@ -257,3 +256,26 @@ def extract_features(manifest: Any, method: Any, config: Config, *, modality: st
     if need_audio:
         result.audio = pool.matrix("audio")
     return result
+
+
+def extract_to_file(checkpoint: str, manifest_path: str, out_path: str, *, modality: str = "both",
+                    clips_per_video: int = 1, space: str = "backbone", workers: int = 0) -> Any:
+    """Features of a manifest's files with `checkpoint` (a last.ckpt or random:CONFIG), written to
+    `out_path` (.npz) and returned as avssl.evaluate.features.Features. Files that fail to decode are
+    logged and left out; none giving features is an error."""
+    from avssl.data.manifest import Manifest
+    from avssl.evaluate.features import load_features, save_features
+    from avssl.evaluate.model_loading import load_model
+
+    model = load_model(checkpoint, "cpu")
+    manifest = Manifest.load(manifest_path)
+    result = extract_features(manifest, model.method, model.config, modality=modality, clips_per_video=clips_per_video,
+                              workers=workers, space=space)
+    if len(result.rows) == 0:
+        raise RuntimeError(f"{manifest_path}: no file gave features with {checkpoint}")
+    if result.failures:
+        log.warning("%d files of %s failed to decode: %s", len(result.failures), manifest_path, result.failures)
+    rows = manifest.take(result.rows)
+    save_features(out_path, path_column=rows.strings("path"), label=rows.strings("label"),
+                  split=rows.strings("split"), group=rows.strings("group"), video=result.video, audio=result.audio)
+    return load_features(out_path)

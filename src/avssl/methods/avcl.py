@@ -168,6 +168,10 @@ class AVCL(PretrainMethod):
         self.audio_head = self.projection(a_dim)
         self.fused_head = self.projection(f.dim)
 
+    @classmethod
+    def chance_levels(cls, config: Any) -> dict[str, float]:
+        return {"train/xmodal_top1": 1.0 / config.data.batch_size}
+
     def encode_view(self, video: torch.Tensor, log_mel: torch.Tensor, present: torch.Tensor) -> dict[str, torch.Tensor]:
         """Prepared video [B, 3, T, H, W], log-mel [B, 1, F, T], present [B] bool ->
         pooled encoder features `video` [B, Cv] / `audio` [B, Ca] (before fusion: CGRA and the

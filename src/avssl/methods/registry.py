@@ -12,6 +12,7 @@ METHODS: dict[str, str] = {
     "temporal-av": "temporal_av:TemporalAV",
     "movie-nce": "movie_nce:MovieNCE",
     "avcl": "avcl:AVCL",
+    "av-nce": "av_nce:AVNCE",
 }
 
 
