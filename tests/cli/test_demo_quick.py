@@ -72,6 +72,7 @@ def test_demo_quick_every_method_beats_random(tmp_path, capsys):
         assert any(row["pretrained_better"] for row in headline), (method, headline)
         assert f"| {method} | ucf_video_linear | **top1** |" in report
         assert (out / f"loss_{method}.png").stat().st_size > 0
+        assert (out / f"accuracy_{method}.png").stat().st_size > 0  # every method logs an accuracy
         assert (out / f"embedding_{method}.png").stat().st_size > 0
 
     # AVTS is judged on its own pretext too: held-out sync accuracy above the untrained model's and chance

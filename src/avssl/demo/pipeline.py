@@ -23,7 +23,7 @@ from avssl.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-METHODS = ("avts", "avcl", "movie-nce", "temporal-av")
+METHODS = ("avts", "avcl", "movie-nce", "temporal-av", "av-nce")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ HEADLINE = {
     # query's rank
     "cross_modal_retrieval": ("median_rank", "recall@1", "recall@5", "a2v_median_rank", "v2a_median_rank"),
     "avts_sync": ("all", "easy", "hard"),
-    "temporal_pretext": ("mean", "video_direction", "audio_direction", "video_order", "av_order"),
+    "temporal_pretext": ("mean", "video_direction", "audio_direction", "video_order", "audio_order", "av_order"),
 }
 SYNC_METHODS = ("avts",)  # methods trained to tell in-sync from shifted audio
 PRETEXT_METHODS = ("temporal-av",)  # methods with direction and order heads (avssl.evaluate.pretext)
@@ -93,24 +93,10 @@ def build_manifests(world_dir: str, out_dir: str, workers: int) -> dict[str, str
 def extract(checkpoint: str, manifest_path: str, out_path: str, modality: str, clips: int, space: str,
             workers: int):
     """Features of a manifest with `checkpoint` (a last.ckpt or random:CONFIG), saved and returned."""
-    from avssl.data.manifest import Manifest
-    from avssl.evaluate.extract import extract_features
-    from avssl.evaluate.features import load_features, save_features
-    from avssl.evaluate.model_loading import load_model
+    from avssl.evaluate.extract import extract_to_file
 
-    model = load_model(checkpoint, "cpu")
-    manifest = Manifest.load(manifest_path)
-    result = extract_features(manifest, model.method, model.config, modality=modality, clips_per_video=clips,
-                              workers=workers, space=space)
-    if len(result.rows) == 0:
-        raise RuntimeError(f"{manifest_path}: no file gave features with {checkpoint}")
-    if result.failures:
-        log.warning("demo: %d files of %s failed to decode: %s", len(result.failures), manifest_path,
-                    result.failures)
-    rows = manifest.take(result.rows)
-    save_features(out_path, path_column=rows.strings("path"), label=rows.strings("label"),
-                  split=rows.strings("split"), group=rows.strings("group"), video=result.video, audio=result.audio)
-    return load_features(out_path)
+    return extract_to_file(checkpoint, manifest_path, out_path, modality=modality, clips_per_video=clips,
+                           space=space, workers=workers)
 
 
 def sync_eval_pairs(manifest_path: str, config_name: str):
@@ -219,6 +205,7 @@ def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2,
     from avssl.config.bundled import resolve_config_path
     from avssl.data.synthetic import generate_world, preset
     from avssl.methods.configs import load_config
+    from avssl.methods.registry import method_class
     from avssl.train.engine import pretrain
 
     unknown = [m for m in methods if m not in METHODS]
@@ -253,6 +240,7 @@ def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2,
                                       "train_seconds": round(train_s, 1), "pretrained": pre, "random": rnd,
                                       "comparison": compare(pre, rnd),
                                       "loss_terms": loss_term_columns(method),
+                                      "chance": method_class(method).chance_levels(config),
                                       "loss": _loss_summary(os.path.join(run_dir, "metrics.csv"),
                                                             loss_term_columns(method))}
     results["seconds"] = round(time.perf_counter() - started, 1)

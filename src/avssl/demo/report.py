@@ -27,7 +27,7 @@ EVALUATIONS_LEGEND = (
     "- `avts_sync` (avts only): share of window pairs of the UCF-style clips where the in-sync audio is nearer "
     "the video than another clip's audio (easy) or the same clip's audio shifted by at least min_offset (hard).",
     "- `temporal_pretext` (temporal-av only): accuracy of the playback-direction and order heads on the "
-    "UCF-style clips (random windows, centre crops); `mean` averages the four heads.",
+    "UCF-style clips (random windows, centre crops); `mean` averages the five heads.",
     "- The headline metric of each evaluation is in bold; median ranks are better when lower.",
 )
 
@@ -59,6 +59,10 @@ def write_demo_report(results: dict, out_dir: str) -> str:
         loss_png = os.path.join(out_dir, f"loss_{method}.png")
         if os.path.isfile(metrics_csv) and plots.plot_loss_curves(metrics_csv, loss_png, tuple(r["loss_terms"])):
             lines += ["", f"![loss curves](loss_{method}.png)"]
+        accuracy_png = os.path.join(out_dir, f"accuracy_{method}.png")
+        if os.path.isfile(metrics_csv) and plots.plot_accuracy_curves(metrics_csv, accuracy_png, r.get("chance")):
+            lines += ["", "Accuracies logged during training (each on the batch being trained on; dotted: "
+                      "chance):", "", f"![accuracy curves](accuracy_{method}.png)"]
         feats = os.path.join(out_dir, "features", method, "ucf1.npz")
         if os.path.isfile(feats):
             f = load_features(feats)

@@ -74,16 +74,27 @@ def plot_embedding(x: np.ndarray, labels: np.ndarray, path: str, method: str = "
     return _save(fig, path)
 
 
+def is_accuracy_column(column: str) -> bool:
+    """A metrics.csv column that holds an accuracy (a head's, a batch retrieval's, the online probe's)."""
+    name = column.rsplit("/", 1)[-1]
+    return name.startswith("acc") or "accuracy" in name or name.endswith("top1")
+
+
 def read_loss_columns(metrics_csv: str, extra: tuple[str, ...] = ()) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{column: (steps, values)} of every column of a run's metrics.csv whose name contains "loss",
     and of the `extra` columns it has (a method's loss terms)."""
+    return read_metric_columns(metrics_csv, lambda column: "loss" in column or column in extra)
+
+
+def read_metric_columns(metrics_csv: str, wanted) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
+    """{column: (steps, values)} of the columns of a run's metrics.csv for which `wanted(column)` holds."""
     with open(metrics_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or "step" not in rows[0]:
         raise ValueError(f"{metrics_csv}: expected a metrics.csv with a 'step' column")
     out = {}
     for column in rows[0]:
-        if "loss" not in column and column not in extra:
+        if column == "step" or not wanted(column):
             continue
         pairs = [(float(r["step"]), float(r[column])) for r in rows if r.get(column) not in ("", None)]
         pairs = [(s, v) for s, v in pairs if math.isfinite(v)]
@@ -105,6 +116,28 @@ def plot_loss_curves(metrics_csv: str, path: str, extra: tuple[str, ...] = ()) -
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_accuracy_curves(metrics_csv: str, path: str, chance: dict[str, float] | None = None,
+                         window: int = 10) -> str | None:
+    """Every accuracy column of metrics.csv against step, as a running mean over `window` logged values
+    (one value is one batch: noisy) over the raw values drawn faintly, with the chance level of the
+    columns `chance` names as dotted lines; None when the run logs no accuracy."""
+    curves = read_metric_columns(metrics_csv, is_accuracy_column)
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (steps, values) in curves.items():
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid") if len(values) >= window else values
+        line, = ax.plot(steps[len(steps) - len(smooth):], smooth, label=name)
+        ax.plot(steps, values, color=line.get_color(), alpha=0.2, linewidth=0.8)
+        if chance and name in chance:
+            ax.axhline(chance[name], color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"accuracy (running mean of {window}); dotted: chance")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=6, ncol=2)
     return _save(fig, path)
 
 
