@@ -3,6 +3,7 @@
 Example:
   avssl bench decode --out bench_decode.json
   avssl bench train --config avts-tiny --steps 5
+  avssl bench learn --steps 600 --out learn.json
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ BENCHMARKS = {
     "decode": "decode",
     "train": "train",
     "loader": "loader",
+    "learn": "learn",
 }
 
 

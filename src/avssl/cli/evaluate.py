@@ -87,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        formatter_class=fmt)
     p.add_argument("--ks", type=_int_list, default=[1, 5, 10, 20, 50], help="recall cut-offs")
     p.add_argument("--cross-modal", action="store_true", help="audio <-> video retrieval in each file")
-    p.add_argument("--match", choices=("path", "group"), default="path",
-                   help="cross-modal hit: the same path (default) or any clip of the same group")
+    p.add_argument("--match", choices=("path", "group", "label"), default="path",
+                   help="cross-modal hit: the same path (default), any clip of the same group, or of the same label")
     p.add_argument("--subset", help="cross-modal: only rows with this split value (e.g. test)")
     p = sub.add_parser("fingerprint-metric", parents=[common], help="micro AP and recall@1 of copy detection",
                        formatter_class=fmt)

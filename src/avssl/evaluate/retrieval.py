@@ -21,7 +21,7 @@ from avssl.models.knn import CHUNK, l2_normalise
 log = logging.getLogger(__name__)
 
 DEFAULT_KS = (1, 5, 10, 20, 50)
-MATCH_KEYS = ("path", "group")
+MATCH_KEYS = ("path", "group", "label")
 
 
 def relevance_ranks(query_x: np.ndarray, gallery_x: np.ndarray, query_keys: np.ndarray,
@@ -74,7 +74,7 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
     """Audio queries against the video gallery and back, over the rows of `features` (or split == subset).
 
     A hit is the gallery item with the same `match` key ("path": the same clip; "group": any clip of
-    the same source). Keys: `a2v_recall@k`, `v2a_recall@k`, `a2v_median_rank`, `v2a_median_rank`,
+    the same source; "label": any clip of the same class). Keys: `a2v_recall@k`, `v2a_recall@k`, `a2v_median_rank`, `v2a_median_rank`,
     and `recall@k`, `median_rank` = the means of the two directions.
     """
     if match not in MATCH_KEYS:
@@ -84,7 +84,7 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
         if len(features) == 0:
             raise UsageError(f"{features.source}: no rows with split {subset!r}")
     audio, video = features.matrix("audio"), features.matrix("video")
-    keys = features.path if match == "path" else features.groups()
+    keys = {"path": features.path, "group": features.groups(), "label": features.label}[match]
     result: dict = {"n_queries": int(len(features))}
     for name, query, gallery in (("a2v", audio, video), ("v2a", video, audio)):
         ranks = relevance_ranks(query, gallery, keys, keys)
@@ -98,7 +98,7 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
     if examples:
         rows = np.arange(min(examples, len(features)))
         result["_examples"] = retrieval_examples(features, rows, np.arange(len(features)), audio[rows], video,
-                                                 key="path" if match == "path" else "group", n=5)
+                                                 key=match, n=5)
     return result
 
 

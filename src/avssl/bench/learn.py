@@ -1,0 +1,132 @@
+"""Does each method learn? Pretrained against random initialisation, on videos of real spoken letters.
+
+The spoken-letters world (avssl.bench.letters: Debian's klettres-data recordings of A-Z in about a
+dozen voices, each shown as a glyph exactly while it plays) is rendered twice per (letter, voice):
+the methods pretrain on the first renders, unlabeled, and are judged on the second. For each method's
+CPU-scale config (`METHOD-tiny`, `--steps` steps) and the same architecture freshly initialised:
+- cross-modal retrieval on the test renders in the joint space: audio -> video and back, a hit being
+  a clip of the same letter (recall@1, recall@5, median rank of the first hit, both directions
+  averaged);
+- linear probes of the letter on the video and on the audio backbone features, fitted on the train
+  renders and scored on the test renders.
+av-nce, the field's plain baseline, runs beside the paper methods. The targets (docs/benchmarks.md):
+median rank at most half of random's, recall@5 at least 1.5x random's, video probe at least 10 points
+above random. Where the recordings cannot be had (no apt), the benchmark says why and stops.
+
+examples:
+  avssl bench learn --out learn.json
+  avssl bench learn --methods avts,av-nce --steps 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from avssl.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+METHODS = ("avts", "temporal-av", "movie-nce", "avcl", "av-nce")
+TARGETS = {"median_rank": 0.5, "recall@5": 1.5, "video_probe_points": 0.10}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated (default {','.join(METHODS)})")
+    parser.add_argument("--steps", type=int, default=600, help="pretraining steps per method (default 600)")
+    parser.add_argument("--work", default=".cache/bench-learn", help="folder for the recordings, renders, runs and "
+                        "features (kept: a second call reuses the renders and the finished runs)")
+    parser.add_argument("--workers", type=int, default=2, help="processes for rendering, loading, extraction")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from avssl.bench.letters import LettersUnavailable, build_letters
+
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or args.steps < 1:
+        raise UsageError(f"--methods: unknown {unknown} (known: {', '.join(METHODS)})" if unknown
+                         else f"--steps must be positive, got {args.steps}")
+    started = time.perf_counter()
+    try:
+        letters = build_letters(os.path.join(args.work, "data"), workers=args.workers)
+    except LettersUnavailable as err:
+        raise UsageError(f"bench learn needs Debian's klettres-data recordings: {err}") from None
+    results = {"steps": args.steps, "methods": {}}
+    for method in methods:
+        log.info("bench learn: %s (%.0f s so far)", method, time.perf_counter() - started)
+        results["methods"][method] = judge_method(method, letters, args)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    write_table(results, os.path.join(args.work, "learn.md"))
+    return results
+
+
+def judge_method(method: str, letters: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    """Pretrain `method`'s tiny config on the train renders, then score it and random init on the test renders."""
+    from avssl.config.bundled import resolve_config_path
+    from avssl.methods.configs import load_config
+    from avssl.train.engine import pretrain
+
+    run_dir = os.path.join(args.work, "runs", f"{method}-{args.steps}")
+    config = load_config(resolve_config_path(f"{method}-tiny"),
+                         [f"trainer.max_steps={args.steps}", f"data.num_workers={args.workers}"])
+    t0 = time.perf_counter()
+    checkpoint = str(pretrain(config, letters["train"], run_dir))
+    out = {"train_seconds": round(time.perf_counter() - t0, 1)}
+    for name, model in (("pretrained", checkpoint), ("random", f"random:{method}-tiny")):
+        out[name] = score_model(model, letters, os.path.join(run_dir, f"features-{name}"), args.workers)
+    out["targets"] = targets_met(out["pretrained"], out["random"])
+    return out
+
+
+def score_model(checkpoint: str, letters: dict[str, str], folder: str, workers: int) -> dict[str, float]:
+    """Cross-modal letter retrieval on the test renders and letter probes from train to test renders."""
+    from avssl.evaluate.extract import extract_to_file
+    from avssl.evaluate.linear import linear_probe
+    from avssl.evaluate.retrieval import evaluate_cross_modal
+
+    os.makedirs(folder, exist_ok=True)
+    feats = {f"{split}_{space}": extract_to_file(checkpoint, letters[split], os.path.join(folder, f"{split}_{space}.npz"),
+                                                 modality="both", space=space, workers=workers)
+             for split in ("train", "test") for space in ("backbone", "embedding")}
+    retrieval = evaluate_cross_modal(feats["test_embedding"], ks=(1, 5), match="label")
+    train, test = feats["train_backbone"], feats["test_backbone"]
+    scores = {"median_rank": retrieval["median_rank"], "recall@1": retrieval["recall@1"],
+              "recall@5": retrieval["recall@5"], "n_queries": retrieval["n_queries"]}
+    for modality in ("video", "audio"):
+        # each file is its own group: the renders of one voice are the point of the split, not a leak
+        probe = linear_probe(train.matrix(modality), train.label, test.matrix(modality), test.label,
+                             groups_train=np.arange(len(train)))
+        scores[f"{modality}_probe_top1"] = probe.top1
+    return scores
+
+
+def targets_met(pretrained: dict[str, float], random: dict[str, float]) -> dict[str, bool]:
+    return {
+        "median_rank": pretrained["median_rank"] <= TARGETS["median_rank"] * random["median_rank"],
+        "recall@5": pretrained["recall@5"] >= TARGETS["recall@5"] * random["recall@5"],
+        "video_probe_points": pretrained["video_probe_top1"] >= random["video_probe_top1"] + TARGETS["video_probe_points"],
+    }
+
+
+def write_table(results: dict[str, Any], path: str) -> str:
+    """The Markdown table of a bench learn result (pretrained / random per metric, targets met)."""
+    lines = [f"Spoken letters, {results['steps']} steps per method; pretrained / random, test renders.", "",
+             "| method | median rank | recall@1 | recall@5 | video probe top-1 | audio probe top-1 | targets met |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for method, r in results["methods"].items():
+        p, q = r["pretrained"], r["random"]
+        met = sum(r["targets"].values())
+        lines.append(f"| {method} | {p['median_rank']:.1f} / {q['median_rank']:.1f} | {p['recall@1']:.3f} / "
+                     f"{q['recall@1']:.3f} | {p['recall@5']:.3f} / {q['recall@5']:.3f} | {p['video_probe_top1']:.3f} / "
+                     f"{q['video_probe_top1']:.3f} | {p['audio_probe_top1']:.3f} / {q['audio_probe_top1']:.3f} | "
+                     f"{met} of {len(r['targets'])} |")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path

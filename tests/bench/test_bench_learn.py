@@ -1,0 +1,103 @@
+"""The spoken-letters world and `avssl bench learn` on a stand-in of klettres-data (tones, not speech):
+the glyph is on screen exactly while the recording plays, the renders differ, the benchmark runs end
+to end and reports each target."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from avssl.bench import letters
+from avssl.media.writer import write_media
+
+RATE = 16000
+
+
+def fake_klettres(root, voices=("aa", "bb")) -> str:
+    """A klettres-like tree: per voice a sounds.xml naming A-Z, each a short tone in a .wav file."""
+    base = root / "klettres-data" / "usr" / "share" / "klettres"
+    for v, voice in enumerate(voices):
+        (base / voice / "alpha").mkdir(parents=True)
+        entries = []
+        for k, letter in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+            t = np.arange(int(0.6 * RATE)) / RATE
+            tone = np.where((t > 0.15) & (t < 0.45), 0.4 * np.sin(2 * np.pi * (200 + 40 * k + 15 * v) * t), 0.0)
+            write_media(base / voice / "alpha" / f"{letter.lower()}.wav", None, audio=tone.astype(np.float32),
+                        sample_rate=RATE)
+            entries.append(f'    <sound name="{letter}" file="{voice}/alpha/{letter.lower()}.wav" />')
+        (base / voice / "sounds.xml").write_text("<klettres><language><alphabet>\n" + "\n".join(entries)
+                                                 + "\n</alphabet></language></klettres>\n", encoding="utf-8")
+    # a voice without all 26 letters is left out
+    (base / "xx" / "alpha").mkdir(parents=True)
+    (base / "xx" / "sounds.xml").write_text('<klettres><alphabet><sound name="A" file="xx/alpha/a.ogg" />'
+                                            "</alphabet></klettres>", encoding="utf-8")
+    return str(base)
+
+
+def test_recordings_are_read_from_sounds_xml(tmp_path):
+    root = fake_klettres(tmp_path)
+    assert letters.fetch_klettres(str(tmp_path)) == root or os.path.isdir("/usr/share/klettres")  # no download
+    found = letters.find_recordings(root)
+    assert len(found) == 52 and {r.voice for r in found} == {"aa", "bb"}
+    assert [r.letter for r in found[:3]] == ["A", "B", "C"] and found[0].path.endswith("aa/alpha/a.wav")
+
+
+def test_the_glyph_is_on_screen_exactly_while_the_recording_plays(tmp_path):
+    root = fake_klettres(tmp_path)
+    recording = letters.find_recordings(root)[7]
+    frames, audio, truth = letters.render(recording, 0, letters.fonts())
+    assert frames.shape == (round(letters.VIDEO_SECONDS * letters.FPS), letters.HEIGHT, letters.WIDTH, 3)
+    spans = truth["speech"]
+    assert len(spans) == letters.PLAYS
+    assert all(end - start == pytest.approx(0.3, abs=0.01) for start, end in spans)  # the tone, its silent ends trimmed
+    middle = (letters.VIDEO_SECONDS - 1.0) / 2  # the centre clip of 1 s holds the middle utterance
+    assert middle <= spans[letters.PLAYS // 2][0] and spans[letters.PLAYS // 2][1] <= middle + 1.0
+    # frames without the glyph differ from a glyph-free frame by the frame noise only
+    times = np.arange(len(frames)) / letters.FPS
+    on = np.zeros(len(frames), dtype=bool)
+    for start, end in spans:
+        on |= (times >= start) & (times < end)
+    empty = frames[np.flatnonzero(~on)[0]].astype(np.int16)
+    change = np.abs(frames.astype(np.int16) - empty).mean(axis=(1, 2, 3))
+    assert np.array_equal(change > 2 * np.median(change[~on]), on)
+    # the tone sits in the audio at the same spans, over a noise floor 30 dB down
+    loud = np.abs(audio) > 0.1
+    heard = np.zeros(len(audio), dtype=bool)
+    for start, end in spans:
+        assert loud[int(start * RATE) + 50:int(end * RATE) - 50].mean() > 0.5
+        heard[int(start * RATE) - 50:int(end * RATE) + 50] = True
+    assert not loud[~heard].any()
+    other, _, other_truth = letters.render(recording, 1, letters.fonts())
+    assert other_truth["speech"] != spans and not np.array_equal(other, frames)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The number of unique classes")  # 2 files per letter in the probe
+def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
+    from avssl.cli import main
+
+    work = tmp_path / "work"
+    fake_klettres(work / "data")
+    code = main(["bench", "learn", "--methods", "av-nce", "--steps", "2", "--work", str(work), "--workers", "0",
+                 "--out", str(tmp_path / "learn.json")])
+    assert code == 0
+    result = json.loads((tmp_path / "learn.json").read_text())
+    run = result["methods"]["av-nce"]
+    for side in ("pretrained", "random"):
+        assert run[side]["n_queries"] == 52  # the test renders: 26 letters x 2 voices
+        assert 1 <= run[side]["median_rank"] <= 52 and 0 <= run[side]["video_probe_top1"] <= 1
+    assert set(run["targets"]) == {"median_rank", "recall@5", "video_probe_points"}
+    assert "| av-nce |" in (work / "learn.md").read_text()
+
+
+@pytest.mark.skipif(os.path.isdir("/usr/share/klettres"), reason="klettres-data is installed on this machine")
+def test_without_the_recordings_the_benchmark_says_why(tmp_path, monkeypatch, capsys):
+    from avssl.cli import main
+
+    monkeypatch.setattr(letters.shutil, "which", lambda name: None)  # no apt-get, no dpkg
+    code = main(["bench", "learn", "--methods", "av-nce", "--work", str(tmp_path)])
+    assert code == 2
+    assert "klettres-data is not installed and apt-get / dpkg are not available" in capsys.readouterr().err
