@@ -45,12 +45,12 @@ SEGFAULT_IN_WORKER = """
 import os, signal, sys
 import torch.utils.data
 from avssl.data import dataset
-real = dataset.ClipDataset.__getitem__
-def crashing(self, key):
+real = dataset.ClipDataset.__getitems__
+def crashing(self, keys):
     if torch.utils.data.get_worker_info() is not None:
         os.kill(os.getpid(), signal.SIGSEGV)
-    return real(self, key)
-dataset.ClipDataset.__getitem__ = crashing
+    return real(self, keys)
+dataset.ClipDataset.__getitems__ = crashing  # the loader asks for a whole batch
 from avssl.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -59,12 +59,16 @@ def test_more_failures_than_allowed_stops_with_exit_1(tmp_path, corrupt_manifest
     assert "data.max_failures=0" in caplog.text and bad in caplog.text
 
 
-def test_strict_stops_on_the_first_bad_file(tmp_path, corrupt_manifest, caplog):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_strict_stops_on_the_first_bad_file(tmp_path, corrupt_manifest, caplog, workers):
     manifest, bad = corrupt_manifest
     code = main(["pretrain", "--config", _config(tmp_path, max_steps=2), "--data", str(manifest),
-                 "--out", str(tmp_path / "run"), "--strict"])
+                 "--out", str(tmp_path / "run"), "--strict", f"data.num_workers={workers}"])
     assert code == 1
     assert bad in caplog.text and "strict" in caplog.text
+    # from a loader worker too: the file's one-line reason, not a native crash or the worker's traceback
+    assert "stopped on a bad file" in caplog.text
+    assert "native code" not in caplog.text and "Original Traceback" not in caplog.text
 
 
 def test_bad_config_key_exits_2_naming_it(tmp_path, manifest, capsys):

@@ -73,6 +73,20 @@ def test_truncated_last_checkpoint_falls_back_to_previous(tmp_path, manifest, un
         assert got[step] == pytest.approx(expected[step], rel=1e-5, abs=1e-6), step
 
 
+def test_a_refused_resume_leaves_the_truncated_last_checkpoint_where_it_was(tmp_path, manifest, uninterrupted):
+    from avssl.config.typed import ConfigError
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted, run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ConfigError, match="optim.lr"):  # last.prev.ckpt's config differs: no resume
+        pretrain(tiny(**{"trainer.max_steps": 6, "optim.lr": 0.5}), manifest, run_dir)
+    assert last.read_bytes() == data[: len(data) // 2]
+    assert not (run_dir / "checkpoints" / "last.ckpt.corrupt").exists()
+
+
 def test_resume_at_epoch_end_with_workers_starts_the_next_epoch(tmp_path, manifest, uninterrupted, monkeypatch):
     from avssl.data.sampling import ResumableDistributedSampler
 

@@ -8,7 +8,7 @@ import pytest
 
 from avssl.config.schema import config_to_dict
 from avssl.config.typed import ConfigError
-from avssl.train.engine import check_resume_config
+from avssl.train.resume import check_resume_config
 from train_support import tiny
 
 CKPT = Path("run/checkpoints/last.ckpt")

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sys
+from typing import Any
 
 from avssl.errors import UsageError
 
@@ -38,25 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
 
-def run(args: argparse.Namespace) -> int:
+def _splits(paths: list[str], batch_size: int) -> list[tuple[str, Any, Any, dict]]:
+    """Every --data manifest read and checked before any training: (path, train rows, test rows, label
+    index) per split; a UsageError naming the manifest when one cannot serve."""
     import numpy as np
-    import torch
 
-    from avssl.config.overrides import apply_overrides
-    from avssl.config.typed import from_dict
-    from avssl.data.dataset import FileTable
     from avssl.data.manifest import Manifest
-    from avssl.evaluate.features import file_sha256
-    from avssl.evaluate.finetune import FinetuneConfig, Finetuner
-    from avssl.evaluate.model_loading import load_model
-    from avssl.evaluate.report import provenance, public, write_json
 
-    options = from_dict(FinetuneConfig, apply_overrides({}, args.overrides), "")
-    model = load_model(args.checkpoint, "cpu")
-    checkpoint = None if model.random_init else args.checkpoint
-    os.makedirs(args.out, exist_ok=True)
-    runs = []
-    for number, path in enumerate(args.data, start=1):
+    splits = []
+    for path in paths:
         if not os.path.isfile(path):
             raise UsageError(f"--data {path}: manifest not found")
         manifest = Manifest.load(path).filter("video")
@@ -65,7 +56,31 @@ def run(args: argparse.Namespace) -> int:
         if len(train) == 0 or len(test) == 0:
             raise UsageError(f"--data {path}: needs labelled rows with video in split 'train' and in 'test' "
                              f"(has {len(train)} and {len(test)})")
-        index = manifest.label_index()
+        if batch_size > len(train):
+            raise UsageError(f"--data {path}: batch_size={batch_size} is more than its {len(train)} training files")
+        splits.append((path, train, test, manifest.label_index()))
+    return splits
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from avssl.config.overrides import apply_overrides
+    from avssl.config.typed import from_dict
+    from avssl.data.dataset import FileTable
+    from avssl.evaluate.features import file_sha256
+    from avssl.evaluate.finetune import FinetuneConfig, Finetuner
+    from avssl.evaluate.model_loading import load_model
+    from avssl.evaluate.report import provenance, public, write_json
+
+    options = from_dict(FinetuneConfig, apply_overrides({}, args.overrides), "")
+    splits = _splits(args.data, options.batch_size)  # a bad split stops the run before the first trains
+    model = load_model(args.checkpoint, "cpu")
+    checkpoint = None if model.random_init else args.checkpoint
+    os.makedirs(args.out, exist_ok=True)
+    runs = []
+    for number, (path, train, test, index) in enumerate(splits, start=1):
         torch.manual_seed(options.seed)
         tuner = Finetuner(model.method, options, len(index), list(index), checkpoint, args.device)
         losses = tuner.train(FileTable.from_manifest(train), train.label_ids(index))

@@ -1,15 +1,22 @@
 """Pretrain a method on a manifest; run again with the same --out to resume where it stopped.
 
 CONFIG is a YAML file or the name of a bundled config (e.g. avts-tiny, avts). key=value arguments
-override config keys (dotted). RUN_DIR receives config.yaml (the resolved config),
-checkpoints/last.ckpt (every trainer.checkpoint_every_n_steps steps and at the end; the one before
-is kept as last.prev.ckpt), metrics.csv (one row per logging step) and bad_files.csv (files that
-failed to decode and were replaced by the next file of the epoch). A resumed run may change only
-trainer.max_steps and keys that do not change a step's result (loader and logging options; see
-docs/training.md). Manifest rows with a probe error are left out and listed in bad_files.csv (step
-empty). Exit 0 done, 1 the work failed (too many bad files, a bad file under --strict, a loader
-worker that crashed, no loadable checkpoint), 2 bad usage or config (the message names the key or
-file; also a manifest listing files that no longer exist).
+override config keys (dotted). RUN_DIR must be new, empty, or a run folder of avssl (to resume); it
+receives config.yaml (the resolved config), checkpoints/last.ckpt (every
+trainer.checkpoint_every_n_steps steps and at the end; the one before is kept as last.prev.ckpt),
+metrics.csv (one row per logging step) and bad_files.csv (files that failed to decode: replaced by
+the next file of the epoch, and not opened again from the next epoch on). One run at a time per
+RUN_DIR (RUN_DIR/.lock). A resumed run may change only trainer.max_steps and keys that do not change
+a step's result (loader and logging options; see docs/training.md), and must train on the same
+data (--allow-data-change continues on a changed manifest). Manifest rows with a probe error are
+left out and listed in bad_files.csv (step empty).
+
+SIGTERM or SIGINT (Ctrl-C) stops the run at the end of the current step with a checkpoint: exit 143
+(SIGTERM) or 130 (SIGINT); run the same command to resume. Exit 0 done, 1 the work failed (more
+bad files than data.max_failures, a bad file under --strict, a loader worker that crashed, no
+loadable checkpoint, the disk full or read-only while writing), 2 bad usage or config (the message
+names the key or file; also a manifest listing files that no longer exist, a RUN_DIR in use by
+another run, holding other files or not writable, other data than the run trained on).
 
 Several GPUs or CPU processes: trainer.devices=N trainer.strategy=ddp; several nodes: launch the
 same command on each node with torchrun or srun and trainer.num_nodes=M (see docs/training.md).
@@ -30,34 +37,42 @@ from avssl.config.bundled import resolve_config_path
 log = logging.getLogger(__name__)
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="CONFIG",
                         help="YAML config file, or a bundled config name (e.g. avts-tiny)")
     parser.add_argument("--data", required=True, metavar="MANIFEST", help="manifest from `avssl probe` (.csv or .parquet)")
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created; resumed when it holds a checkpoint)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR",
+                        help="run folder: new, empty, or a run folder of avssl (resumed when it holds a checkpoint)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.max_steps=50")
     parser.add_argument("--strict", action="store_true", help="stop with exit 1 on the first file that fails to decode, or on manifest rows with a probe error")
+    parser.add_argument("--allow-data-change", action="store_true",
+                        help="resume on a manifest whose training rows differ from the ones the run trained on "
+                             "(refused with exit 2 otherwise)")
 
 
 
 def run(args: argparse.Namespace) -> int:
     from avssl.data.dataset import SampleFailedError
     from avssl.methods.configs import load_config
-    from avssl.train.callbacks import TooManyFailuresError
+    from avssl.train.bad_files import TooManyFailuresError
     from avssl.train.checkpoint_io import CheckpointError
     from avssl.train.engine import LoaderWorkerError, pretrain
+    from avssl.train.run_dir import RunDirWriteError
+    from avssl.train.signals import RunStopped
     from avssl.train.table import BadManifestRowsError
 
     # Lightning logs through its own handler; without this every line also reaches the root handler
     logging.getLogger("lightning.pytorch").propagate = False
     config = load_config(resolve_config_path(args.config), args.overrides)
     try:
-        last = pretrain(config, args.data, args.out, strict=args.strict)
+        last = pretrain(config, args.data, args.out, strict=args.strict, allow_data_change=args.allow_data_change)
+    except RunStopped as stopped:
+        log.warning("%s", stopped)
+        return stopped.exit_code
     except SampleFailedError as err:
         log.error("stopped on a bad file: %s", err)
         return 1
-    except (TooManyFailuresError, CheckpointError, BadManifestRowsError, LoaderWorkerError) as err:
+    except (TooManyFailuresError, CheckpointError, BadManifestRowsError, LoaderWorkerError, RunDirWriteError) as err:
         log.error("%s", err)
         return 1
     print(f"done: {last}")

@@ -18,6 +18,8 @@ def resolve_config_path(name: str) -> Path:
     path = Path(name)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise UsageError(f"config {name!r} is a directory; give a YAML file in it or a bundled config name")
     bundled = BUNDLED_CONFIGS / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
     if "/" not in name and bundled.is_file():
         return bundled

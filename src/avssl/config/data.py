@@ -124,6 +124,15 @@ class VideoAugmentConfig:
             raise UsageError(f"video_augment.hue must be in [0, 0.5], got {self.hue}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise UsageError("video_augment.mean and video_augment.std need 3 values, std > 0")
+        # the random resized crop draws an area share in crop_scale and an aspect (w / h) in crop_ratio
+        low, high = (tuple(self.crop_scale) + (0.0, 0.0))[:2]
+        if len(self.crop_scale) != 2 or not 0 < low <= high <= 1:
+            raise UsageError(f"video_augment.crop_scale must be [min, max] with 0 < min <= max <= 1, "
+                             f"got {list(self.crop_scale)}")
+        low, high = (tuple(self.crop_ratio) + (0.0, 0.0))[:2]
+        if len(self.crop_ratio) != 2 or not 0 < low <= high:
+            raise UsageError(f"video_augment.crop_ratio must be [min, max] with 0 < min <= max, "
+                             f"got {list(self.crop_ratio)}")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avssl.media import AudioReadInfo, ClipOutsideStreamError, MediaError, MediaReader
+from avssl.media import AudioReadInfo, ClipOutsideStreamError, MediaError, MediaReader, VideoReadInfo
 from avssl.media.timing import TIME_EPS, grid_times
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,13 @@ def _fill_audio(reader: MediaReader, out_path: str, spec: AudioCacheSpec) -> Non
 
 
 def _fill_frames(reader: MediaReader, out_path: str, spec: FramesCacheSpec) -> None:
-    total = len(grid_times(0.0, reader.info.duration, spec.fps))
+    info = reader.info
+    # the video's own span (info.duration is where both streams exist); rows past it are padding,
+    # which CachedReader counts; rows before a late first frame could not be told apart: not cached
+    total = len(grid_times(0.0, max(info.duration, info.video_start + info.video_duration), spec.fps))
+    if info.video_start > TIME_EPS:
+        raise ClipOutsideStreamError(reader.path, f"video starts at {info.video_start:.3f} s: its frames are "
+                                                  "decoded on demand, so that the padding before it is counted")
     out = None
     for first in range(0, total, FRAMES_PER_READ):
         count = min(FRAMES_PER_READ, total - first)
@@ -229,14 +235,20 @@ class CachedReader:
         self.close()
 
     def read_video(self, start: float, duration: float, fps: float | None = None, size: Any = None,
-                   return_info: bool = False) -> torch.Tensor:
-        """uint8 [T, H, W, 3] as MediaReader.read_video (from the frames entry when it can)."""
-        rows = self._frame_rows(start, duration, fps, size) if not return_info else None
+                   return_info: bool = False) -> torch.Tensor | tuple[torch.Tensor, VideoReadInfo]:
+        """uint8 [T, H, W, 3] as MediaReader.read_video (from the frames entry when it can), with the
+        same VideoReadInfo when asked (rows past the entry's last frame are padded frames)."""
+        rows = self._frame_rows(start, duration, fps, size)
         if rows is None:
             self.served["video_decode"] += 1
             return self.media().read_video(start, duration, fps=fps, size=size, return_info=return_info)
         self.served["video_cache"] += 1
-        return torch.from_numpy(np.ascontiguousarray(self._frames[rows]))
+        last = len(self._frames) - 1
+        frames = torch.from_numpy(np.ascontiguousarray(self._frames[np.minimum(rows, last)]))
+        if not return_info:
+            return frames
+        times = torch.from_numpy(np.minimum(rows, last) / self._frames_spec.fps)
+        return frames, VideoReadInfo(frame_times=times, padded_frames=int((rows > last).sum()))
 
     def _frame_rows(self, start: float, duration: float, fps: float | None, size: Any) -> np.ndarray | None:
         spec = self._frames_spec
@@ -246,10 +258,12 @@ class CachedReader:
         rows = np.round(grid)
         if np.any(np.abs(grid - rows) > TIME_EPS * spec.fps):
             return None  # not on the cached grid
-        if start < 0 or rows[0] >= len(self._frames):
+        if start < 0:
             raise ClipOutsideStreamError(self.path, f"window starts at {start:.3f} s, outside the cached video")
-        # past the last frame a direct read shows the last frame (select_on_grid): the same here
-        return np.clip(rows.astype(np.int64), 0, len(self._frames) - 1)
+        if rows[0] >= len(self._frames):
+            return None  # wholly past the video: the file says whether the window is inside it (then padded)
+        # past the last frame a direct read shows the last frame (select_on_grid): read_video does the same
+        return rows.astype(np.int64)
 
     def read_audio(self, start: float, duration: float, sample_rate: int = 16000,
                    return_info: bool = False) -> torch.Tensor | tuple[torch.Tensor, AudioReadInfo]:

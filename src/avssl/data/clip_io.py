@@ -16,7 +16,7 @@ from avssl.data.transforms import (
     sample_crop_boxes,
     to_channels_first,
 )
-from avssl.media import ClipOutsideStreamError, MediaReader
+from avssl.media import MediaReader
 
 # frames are decoded with their short side at size / DECODE_CROP_RATIO (128 px for a 112 px crop),
 # the usual "resize then crop" of video SSL; decoding smaller costs less than resizing later
@@ -72,18 +72,16 @@ def random_crop_flip(frames: torch.Tensor, size: tuple[int, int], augment: Video
 
 def read_frames(reader: MediaReader, start: float, num_frames: int, fps: float, size: int) -> torch.Tensor:
     """uint8 [num_frames, H, W, 3]: the frames of the `fps` grid from `start`, decoded with their short
-    side at decode_short_side(size). The reader gives one frame per grid time (the nearest frame past
-    the stream's end, counted in its read info); a grid that rounds to one frame more or less is cut
-    or extended by its last frame here, so that every clip has exactly `num_frames`."""
+    side at decode_short_side(size). The grid has exactly `num_frames` times (media.timing.grid_times)
+    and the reader gives one frame per grid time: where the video stream has no frame (before its
+    first, past its last) the nearest one stands in, counted in the read's VideoReadInfo, which
+    avssl.data.dataset.PaddingCountingReader adds to the sample's `video_padded`. Nothing is padded
+    here, so no repeated frame goes uncounted."""
     frames = reader.read_video(start, num_frames / fps, fps=fps, size=decode_short_side(size))
-    if frames.shape[0] == num_frames:
-        return frames
-    if frames.shape[0] == 0:
-        raise ClipOutsideStreamError(reader.path, "no video frame in the requested window")
-    if frames.shape[0] > num_frames:
-        return frames[:num_frames]
-    last = frames[-1:].expand(num_frames - frames.shape[0], *frames.shape[1:])
-    return torch.cat([frames, last])
+    if frames.shape[0] != num_frames:
+        raise RuntimeError(f"{reader.path}: {frames.shape[0]} frames for a grid of {num_frames} "
+                           f"from {start:.3f} s at {fps:g} fps (a reader must give one per grid time)")
+    return frames
 
 
 def read_audio_clip(reader: MediaReader, start: float, seconds: float, sample_rate: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ opened in the worker), per-sample random generators from (seed, epoch, index), a
 policy. A file that fails to decode is logged with its path and reason and replaced by a
 deterministic substitute (the next index of the epoch's order); the failure travels with the batch
 (`failures`) so that the main process counts it and writes it to bad_files.csv. Under `strict` the
-first failure raises.
+first failure raises. A quarantine hook names files not to open again (they failed before).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, NamedTuple, Protocol
+from typing import AbstractSet, Any, Callable, Iterator, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -85,8 +85,10 @@ class ReaderOpener:
 
 
 class PaddingCountingReader:
-    """A sample's view of an open reader: reads pass through, and the zero samples that an audio read
-    puts where the stream has none (before its start, past its end) are added to `counts`."""
+    """A sample's view of an open reader: reads pass through, and what stands in for missing media is
+    added to `counts`: the zero samples an audio read puts where the stream has none (before its start,
+    past its end) to "audio_padded", the repeated frames a video read puts on grid times outside the
+    video stream (before its first frame, past its last) to "video_padded"."""
 
     def __init__(self, reader: Any, counts: dict[str, int]) -> None:
         self._reader = reader
@@ -100,8 +102,10 @@ class PaddingCountingReader:
     def info(self) -> Any:
         return self._reader.info
 
-    def read_video(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self._reader.read_video(*args, **kwargs)
+    def read_video(self, start: float, duration: float, fps: float | None = None, size: Any = None) -> torch.Tensor:
+        video, read = self._reader.read_video(start, duration, fps=fps, size=size, return_info=True)
+        self._counts["video_padded"] += read.padded_frames
+        return video
 
     def read_audio(self, start: float, duration: float, sample_rate: int = 16000) -> torch.Tensor:
         audio, read = self._reader.read_audio(start, duration, sample_rate=sample_rate, return_info=True)
@@ -114,7 +118,7 @@ class PaddingCountingReader:
 
 class SampleContext:
     """What a recipe gets for one sample: readers opened on demand (closed after), the key, rngs, and
-    the count of audio samples its reads padded with zeros (`padding`, reported with the sample).
+    the counts of audio samples and video frames its reads padded (`padding`, reported with the sample).
 
     A file is opened at most once per sample, whatever number of views and modalities the recipe
     reads from it: recipes call ctx.reader() for each read and get the same open reader.
@@ -129,7 +133,7 @@ class SampleContext:
         self.backend = backend
         self._open = open_reader or ReaderOpener(backend)
         self._readers: dict[int, Any] = {}
-        self.padding = {"audio_padded": 0}
+        self.padding = {"audio_padded": 0, "video_padded": 0}
 
     def reader(self, index: int | None = None) -> PaddingCountingReader:
         """The open reader of file `index` (default: this sample's file)."""
@@ -168,11 +172,15 @@ class SampleFailedError(RuntimeError):
 
 
 class ClipDataset(Dataset):
-    """key (SampleKey or int) -> dict of tensors from `recipe`, plus `failures` (list of Failure) and
-    `audio_padded` (int64: audio samples of the sample that are zeros where the stream has none).
+    """key (SampleKey or int) -> dict of tensors from `recipe`, plus `failures` (list of Failure),
+    `audio_padded` (int64: audio samples of the sample that are zeros where the stream has none) and
+    `video_padded` (int64: frames of the sample that repeat a frame where the video has none).
 
     substitute(index, steps, epoch) -> the file to try instead (e.g. the epoch order's successor);
-    at most `max_attempts` files are tried per sample. `cache`: pre-decoded audio / frames to read
+    at most `max_attempts` files are tried per sample. `quarantine(epoch)` -> the files a sample of
+    that epoch must not open (files that failed before): they are passed over for their substitute
+    as a failing file would be, without opening them. `__getitems__` (a batch) also passes over, for
+    the rest of the batch, a file that failed in it. `cache`: pre-decoded audio / frames to read
     instead of decoding (avssl.data.cache); the samples are the same. `open_reader` (path -> reader)
     replaces how files are opened altogether (benchmarks record the windows read through it).
     """
@@ -188,6 +196,7 @@ class ClipDataset(Dataset):
         strict: bool = False,
         max_attempts: int = 8,
         cache: ClipCache | None = None,
+        quarantine: Callable[[int], AbstractSet[int]] | None = None,
     ) -> None:
         self.table = table
         self.recipe = recipe
@@ -196,6 +205,7 @@ class ClipDataset(Dataset):
         self.substitute = substitute or (lambda index, steps, epoch: (index + steps) % len(table))
         self.strict = strict
         self.max_attempts = max_attempts
+        self.quarantine = quarantine
         self.open_reader: Callable[[str], Any] = ReaderOpener(backend, cache)
 
     def __len__(self) -> int:
@@ -203,13 +213,27 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
         with one_thread():
-            return self._build(as_key(key))
+            return self._build(as_key(key), set())
 
-    def _build(self, key: SampleKey) -> dict[str, Any]:
+    def __getitems__(self, keys: list[SampleKey | int | tuple]) -> list[dict[str, Any]]:
+        failed: set[int] = set()  # files that failed in this batch
+        with one_thread():
+            return [self._build(as_key(key), failed) for key in keys]
+
+    def _build(self, key: SampleKey, failed: set[int]) -> dict[str, Any]:
         failures: list[Failure] = []
-        index = key.index
-        for attempt in range(self.max_attempts):
-            ctx = SampleContext(self.table, key if attempt == 0 else key._replace(start=None),
+        skip = self.quarantine(key.epoch) if self.quarantine is not None else frozenset()
+        index, steps, attempts = key.index, 0, 0
+        while attempts < self.max_attempts:
+            if index in skip or index in failed:
+                steps += 1
+                if steps > len(self.table):
+                    raise SampleFailedError(f"sample {key.index}: every file of the table is quarantined "
+                                            "(failed to decode earlier in the run)")
+                index = self.substitute(key.index, steps, key.epoch)
+                continue
+            attempts += 1
+            ctx = SampleContext(self.table, key if steps == 0 else key._replace(start=None),
                                 index, self.seed, self.backend, self.open_reader)
             try:
                 sample = self.recipe(ctx)
@@ -218,13 +242,17 @@ class ClipDataset(Dataset):
                 if self.strict:
                     raise SampleFailedError(f"{err.path}: {err.reason} (strict mode stops on the first bad file)") from err
                 log.warning("skipping %s: %s", err.path, err.reason)
-                index = self.substitute(key.index, attempt + 1, key.epoch)
+                failed.add(index)
+                steps += 1
+                index = self.substitute(key.index, steps, key.epoch)
                 continue
             finally:
                 ctx.close()
             sample["failures"] = failures
-            # zeros that stand in for missing audio are reported: a mask per sample, counted in training
-            sample["audio_padded"] = torch.tensor(ctx.padding["audio_padded"], dtype=torch.int64)
+            # zeros that stand in for missing audio and repeated frames that stand in for missing video
+            # are reported: a count per sample, logged in training
+            for name in ("audio_padded", "video_padded"):
+                sample[name] = torch.tensor(ctx.padding[name], dtype=torch.int64)
             return sample
         raise SampleFailedError(
             f"{self.max_attempts} files in a row failed for sample {key.index}: "

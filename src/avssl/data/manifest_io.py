@@ -56,6 +56,7 @@ def load_columns(path: str | os.PathLike) -> Columns:
         raise UsageError(f"{path}: manifest not found")
     raw = _read_parquet(path) if ext == ".parquet" else _read_csv(path)
     columns = _convert(raw, path)
+    _check_rows(columns, path)
     columns["path"] = _resolve_paths(columns["path"], os.path.dirname(os.path.abspath(path)))
     return columns
 
@@ -84,14 +85,20 @@ def _save_csv(columns: Columns, path: str) -> None:
 
 
 def _read_csv(path: str) -> dict[str, list[str]]:
-    with open(path, newline="", encoding="utf-8") as f:
+    # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first column's name
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise UsageError(f"{path}: manifest is empty (no header line)")
-        header = [h.strip() for h in header]
-        _check_columns(header, path)
-        rows = list(reader)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise UsageError(f"{path}: manifest is empty (no header line)")
+            header = [h.strip() for h in header]
+            _check_columns(header, path)
+            rows = list(reader)
+        except csv.Error as err:  # a field over csv.field_size_limit(), a NUL byte, ...
+            raise UsageError(f"{path}:{reader.line_num}: not a readable CSV line ({err})") from None
+        except UnicodeDecodeError as err:
+            raise UsageError(f"{path}: not UTF-8 text ({err})") from None
     width = len(header)
     for line, row in enumerate(rows, start=2):
         if len(row) != width:
@@ -101,6 +108,10 @@ def _read_csv(path: str) -> dict[str, list[str]]:
 
 
 def _check_columns(header: list[str], path: str) -> None:
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UsageError(f"{path}: column(s) {', '.join(repeated)} appear more than once in the header; "
+                         f"keep one (a reader would silently take the last)")
     required = [name for name in COLUMNS if name not in OPTIONAL_COLUMNS]
     missing = [name for name in required if name not in header]
     if missing:
@@ -134,10 +145,10 @@ def _save_parquet(columns: Columns, path: str) -> None:
 def _read_parquet(path: str) -> dict[str, list | np.ndarray]:
     pa = _pyarrow()
     try:
+        _check_columns(pa.parquet.read_schema(path).names, path)  # before a read that chokes on repeats
         table = pa.parquet.read_table(path)
     except pa.ArrowException as err:
         raise UsageError(f"{path}: not a readable Parquet file ({err})") from err
-    _check_columns(table.column_names, path)
     raw: dict[str, list | np.ndarray] = {}
     for name in table.column_names:
         if name not in COLUMNS:
@@ -157,10 +168,47 @@ def _convert(raw: dict[str, list | np.ndarray], path: str) -> dict[str, np.ndarr
             values = [""] * n if values is None else ["" if v is None else str(v) for v in values]
             columns[name] = PackedStrings.from_strings(values)
         elif isinstance(values, np.ndarray) and values.dtype != object:
-            columns[name] = values.astype(dtype)
+            columns[name] = _from_numeric(values, name, dtype, path)
         else:
             columns[name] = _parse_numbers(list(values), name, dtype, path)
     return columns
+
+
+def _from_numeric(values: np.ndarray, name: str, dtype: object, path: str) -> np.ndarray:
+    """A typed (Parquet) column as `dtype`: a flag must be 0/1, an integer a whole finite number
+    (a null reads as NaN); a cast would turn has_video=5 into true and NaN into a huge count."""
+    if dtype == np.bool_ and values.dtype != np.bool_:
+        bad = ~np.isin(values, (0, 1))
+    elif not np.issubdtype(dtype, np.floating) and values.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (values != np.round(values))
+    else:
+        return values.astype(dtype)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        kind = "0/1 or true/false" if dtype == np.bool_ else "an integer"
+        raise UsageError(f"{path}:{row + 2}: column {name!r} has {values[row].item()!r}, expected {kind} (row {row})")
+    return values.astype(dtype)
+
+
+def _check_rows(columns: dict[str, np.ndarray | PackedStrings], path: str) -> None:
+    """UsageError naming the file and row of the first row without a path, or of a usable row (no
+    `error`) whose duration is not a positive number of seconds (empty, NaN, inf, <= 0)."""
+    offsets = columns["path"].offsets
+    empty = np.flatnonzero(np.diff(offsets) == 0)
+    if len(empty):
+        row = int(empty[0])
+        raise UsageError(f"{path}:{row + 2}: empty or null 'path' (row {row}); every row names a media file")
+    duration = columns["duration"]
+    usable = np.diff(columns["error"].offsets) == 0
+    with np.errstate(invalid="ignore"):
+        bad = usable & ~(np.isfinite(duration) & (duration > 0))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = "is empty (NaN)" if np.isnan(duration[row]) else f"has {float(duration[row])!r}"
+        raise UsageError(f"{path}:{row + 2}: column 'duration' {value} in a row without an error "
+                         f"(row {row}); a usable file needs a positive duration in seconds: probe it again "
+                         f"with `avssl probe`, or set its 'error'")
 
 
 def _parse_numbers(values: list[str], name: str, dtype: object, path: str) -> np.ndarray:

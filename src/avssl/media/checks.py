@@ -12,6 +12,8 @@ import stat
 import struct
 from typing import NamedTuple
 
+from .errors import CannotOpenError
+
 # the largest frame side (pixels) a usable video may declare; more is a corrupt or hostile header
 MAX_SIDE = 16384
 _ISO_BMFF_TOP_LEVEL = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"moof", b"mfra",
@@ -52,6 +54,21 @@ def check_file(path: str) -> FileProblem | None:
     if head[4:8] in _ISO_BMFF_TOP_LEVEL:
         return _check_iso_bmff(path, st.st_size)
     return None
+
+
+def require_regular_file(path: str) -> None:
+    """CannotOpenError naming `path` unless it is (a link to) a regular file. Every open of a media
+    file goes through this: opening a FIFO or a device blocks (a FIFO until a writer comes), and one
+    swapped in after probing would hang a loader worker. One stat(), no read."""
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        problem = _stat_problem(path, err)
+        raise CannotOpenError(path, "no such file" if problem.kind == "file not found" else
+                              f"{problem.kind}: {problem.detail}") from None
+    if not stat.S_ISREG(st.st_mode):
+        problem = check_file(path) or FileProblem("not a regular file", "")
+        raise CannotOpenError(path, f"{problem.kind}: {problem.detail} (reading it could block), skipped")
 
 
 def _stat_problem(path: str, err: OSError) -> FileProblem:

@@ -14,6 +14,12 @@ class MediaInfo:
     Times (here and in every read) are on one clock for both modalities: seconds from the
     container's start time (the earliest stream start), so a stream that starts later than the
     container keeps its offset (`video_start`, `audio_start`) and audio and video stay in sync.
+
+    `duration`: for a file with both streams, the time the first of them ends (min of
+    `video_start + video_duration` and `audio_start + audio_duration`), so that a window drawn
+    inside it never runs past either stream: a 3 s video with 1 s of audio lasts 1 s, a 1-frame
+    video with 1 s of audio 0.04 s. With one stream, the container's duration. Each stream's own
+    span stays in `video_*` / `audio_*`, and reads accept any window inside the longer one.
     """
 
     path: str
@@ -53,7 +59,8 @@ class AudioReadInfo:
 class VideoReadInfo:
     """How a `read_video` went. `frame_times` [T] are the presentation times of the returned frames
     (seconds, the clip clock of MediaInfo); with `fps`, `padded_frames` grid times fell outside the
-    video stream (before its first frame or after its last one) and repeat the nearest frame."""
+    video stream (before its first frame or after its last one) and repeat the nearest frame: the
+    stand-ins of video that is not there, counted like AudioReadInfo's zeros."""
 
     frame_times: torch.Tensor
     padded_frames: int = 0

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .timing import anchor_time
+from .timing import anchor_time, downmix
+
+
+def channel_names(layout) -> tuple[str, ...]:
+    """FFmpeg's channel names of a PyAV AudioLayout ("FL", "FR", "FC", "LFE", ...)."""
+    return tuple(channel.name for channel in layout.channels)
 
 
 def to_mono(frame) -> np.ndarray:
-    """float32 [N] mono (channel mean) of an audio frame in any sample format."""
+    """float32 [N] mono of an audio frame in any sample format: the standard downmix by its channel
+    layout (avssl.media.timing.downmix: 5.1 keeps a centre-channel voice at 0.707, not 1/6)."""
     arr = frame.to_ndarray()
     channels = len(frame.layout.channels)
     if not frame.format.is_planar:
@@ -19,9 +25,9 @@ def to_mono(frame) -> np.ndarray:
         arr = arr.astype(np.float32) / 2147483648.0
     elif arr.dtype == np.uint8:
         arr = (arr.astype(np.float32) - 128.0) / 128.0
-    if arr.shape[0] == 1:  # mono: skip the mean (called per 1024-sample frame, its overhead showed)
+    if arr.shape[0] == 1:  # mono: no mixing (called per 1024-sample frame, its overhead showed)
         return arr[0].astype(np.float32, copy=False)
-    return arr.astype(np.float32, copy=False).mean(axis=0)
+    return downmix(arr, channel_names(frame.layout))
 
 
 def assemble(chunks: list[np.ndarray], times: list[float], rate: int, tick: float) -> tuple[np.ndarray, float, int]:

@@ -44,8 +44,11 @@ class PyAVSource(MediaSource):
         c, v, a = d.container, d.video, d.audio
         total = c.duration / av.time_base if c.duration else 0.0
         v_dur, a_dur = d.stream_duration(v, total), d.stream_duration(a, total)
-        if not total:
-            total = max(d.stream_start(v) + v_dur, d.stream_start(a) + a_dur)
+        v_end, a_end = d.stream_start(v) + v_dur, d.stream_start(a) + a_dur
+        if v is not None and a is not None and min(v_end, a_end) > 0:
+            total = min(v_end, a_end)  # the span both streams cover (MediaInfo.duration)
+        elif not total:
+            total = max(v_end, a_end)
         if check_decode:
             self._check_decodes()
         fields: dict = {}

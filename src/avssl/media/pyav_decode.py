@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 
 import av
 
+from .checks import require_regular_file
 from .errors import CannotOpenError, DecodeError
 from .timing import TIME_EPS
 
@@ -24,9 +24,9 @@ MAX_ERRORS_AFTER_SEEK = 8
 
 
 def open_container(path: str) -> av.container.InputContainer:
-    """The file opened for reading; CannotOpenError when it is missing or not a media container."""
-    if not os.path.exists(path):
-        raise CannotOpenError(path, "no such file")
+    """The file opened for reading; CannotOpenError when it is missing, not a regular file (a FIFO or
+    device would block the open) or not a media container."""
+    require_regular_file(path)
     try:
         return av.open(path, mode="r", metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
@@ -134,6 +134,12 @@ class PyAVDecoder:
             raise CannotOpenError(self.path, f"stream {index} is missing when the file is opened again")
         return by_index[index]
 
+    def _packet_time(self, packet, last: float | None) -> str:
+        """Where a packet lies, for an error message: its own time, else the last good frame's."""
+        if packet.pts is not None and packet.time_base is not None:
+            return f"at {float(packet.pts * packet.time_base) - self.origin:.3f} s"
+        return f"after {last:.3f} s" if last is not None else "at an unknown time (the packet has no timestamp)"
+
     def decode(self, stream):
         """(time, frame) pairs from the current position. Packets that fail to decode right after
         a seek are skipped (decoders without their headers or references, e.g. Vorbis in Ogg);
@@ -147,9 +153,8 @@ class PyAVDecoder:
             except av.FFmpegError as err:
                 errors += 1
                 if last is not None or errors > MAX_ERRORS_AFTER_SEEK:
-                    raise DecodeError(
-                        self.path, f"{stream.type} decode failed near {last or 0:.3f} s ({err})"
-                    ) from err
+                    where = self._packet_time(packet, last)
+                    raise DecodeError(self.path, f"{stream.type} decode failed {where} ({err})") from err
                 continue
             self.decoded[stream.type] = self.decoded.get(stream.type, 0) + len(frames)
             for frame in frames:

@@ -115,9 +115,11 @@ class MediaReader:
         w, h = (info.height, info.width) if (rotation - info.rotation) % 180 else (info.width, info.height)
         self.info = dataclasses.replace(info, rotation=rotation, width=w, height=h)
 
-    def _check_start(self, start: float, duration: float, stream_start: float, stream_duration: float) -> None:
+    def _check_start(self, start: float, duration: float) -> None:
+        """ValueError for a bad window; ClipOutsideStreamError for one outside every stream of the file."""
         check_window(self.path, start, duration)
-        end = max(self.info.duration, stream_start + stream_duration)
+        info = self.info
+        end = max(info.duration, info.video_start + info.video_duration, info.audio_start + info.audio_duration)
         if start < 0 or (end > 0 and start >= end):
             raise ClipOutsideStreamError(
                 self.path, f"window starts at {start:.3f} s, outside the file's [0, {end:.3f}) s"
@@ -133,15 +135,24 @@ class MediaReader:
         grid time start + k / fps (k = 0, 1, ... while < start + duration), the frame shown at that
         time. size: None = native; int = short side (aspect kept); (H, W) = exactly that.
         With return_info, also a VideoReadInfo (frame times, padded grid times).
+
+        Padding, the same rule at both ends: a grid time before the first frame (a video stream that
+        starts late) takes the first frame, one at or after the last frame's end (audio that outlasts
+        the video) takes the last frame, also when the whole window lies there (inside the file);
+        VideoReadInfo.padded_frames counts them, as AudioReadInfo counts the zeros of read_audio.
         """
         info = self.info
         if not info.has_video:
             raise NoVideoStreamError(self.path, "no video stream")
-        self._check_start(start, duration, info.video_start, info.video_duration)
+        self._check_start(start, duration)
         end = start + duration
         grid = grid_times(start, duration, fps) if fps else None
         last = grid[-1] + 1e-3 if grid is not None else end  # include a frame shown exactly at the last grid time
         times, frames, video_end = self._source.video_frames(start, last)
+        if grid is not None and not times and start < info.video_start:
+            # the window ends before a late video stream starts: its first frame stands in (padded)
+            times, frames, video_end = self._source.video_frames(info.video_start, info.video_start + 1e-3)
+            times, frames = times[:1], frames[:1]
         self._learn_rotation()
         info = self.info
         times_arr = np.asarray(times, dtype=np.float64)
@@ -187,7 +198,7 @@ class MediaReader:
             raise NoAudioStreamError(self.path, "no audio stream")
         if sample_rate <= 0:
             raise ValueError(f"{self.path}: sample_rate must be > 0, got {sample_rate}")
-        self._check_start(start, duration, info.audio_start, info.audio_duration)
+        self._check_start(start, duration)
         samples, first_time, native = self._source.audio_samples(start, start + duration)
         out, before, after = audio_window(samples, first_time, native, start, duration, sample_rate)
         if before + after >= len(out) and len(out):

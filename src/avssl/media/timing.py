@@ -14,6 +14,40 @@ import torch
 TIME_EPS = 1e-6
 
 
+# mono = the mean of the ITU-R BS.775 stereo downmix (FFmpeg's defaults: L' = L + 0.707 C + 0.707 Ls,
+# R' = R + 0.707 C + 0.707 Rs, LFE left out), so a 5.1 centre-channel voice keeps 0.707 of its level
+# instead of the 1/6 of a plain channel mean; by the channel names FFmpeg gives a layout
+_SQRT_HALF = math.sqrt(0.5)
+_MONO_WEIGHT = {
+    "FL": 0.5, "FR": 0.5, "FLC": 0.5, "FRC": 0.5, "FC": _SQRT_HALF, "LFE": 0.0, "LFE2": 0.0,
+    "BL": 0.5 * _SQRT_HALF, "BR": 0.5 * _SQRT_HALF, "SL": 0.5 * _SQRT_HALF, "SR": 0.5 * _SQRT_HALF,
+    "BC": 0.5,
+}
+
+
+@lru_cache(maxsize=64)
+def downmix_weights(channels: tuple[str, ...]) -> np.ndarray:
+    """float32 [C] weights that mix channels (FFmpeg names: FL, FR, FC, LFE, BL, ...) to mono: one
+    channel as it is, stereo as the mean, 5.1/7.1 and the like by the standard downmix above, and a
+    layout with a channel outside that table (unnamed, height channels) as the plain mean."""
+    if len(channels) <= 1:
+        return np.ones(len(channels), dtype=np.float32)
+    if not all(name in _MONO_WEIGHT for name in channels):
+        return np.full(len(channels), 1.0 / len(channels), dtype=np.float32)
+    return np.array([_MONO_WEIGHT[name] for name in channels], dtype=np.float32)
+
+
+def downmix(samples: np.ndarray, channels: tuple[str, ...]) -> np.ndarray:
+    """float32 [N] mono of float32 [C, N] samples whose channels are named `channels` (see
+    downmix_weights); names that do not match the data in number give the plain mean."""
+    count = samples.shape[0]
+    samples = samples.astype(np.float32, copy=False)
+    if count == 1:
+        return samples[0]
+    names = tuple(channels) if len(channels) == count else tuple(f"channel {i}" for i in range(count))
+    return downmix_weights(names) @ samples
+
+
 def check_window(path: str, start: float, duration: float) -> None:
     """Raise ValueError for a window that cannot be read from any file."""
     if not (math.isfinite(start) and math.isfinite(duration)):

@@ -1,10 +1,9 @@
 """Callbacks of a pretraining run: data position and checkpoints, what a checkpoint holds besides the
-weights, failure policy, throughput, RNG states, and an optional record of the samples each rank
-trained on."""
+weights, padding and throughput reports, RNG states, and an optional record of the samples each rank
+trained on. The failure policy is in avssl.train.bad_files, the stop on a signal in avssl.train.signals."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import random
@@ -19,8 +18,12 @@ import torch
 from avssl.config.schema import Config, config_to_dict
 from avssl.train.checkpoint_format import TRAINING_FORMAT_VERSION
 from avssl.train.checkpoint_io import LAST
+from avssl.train.run_dir import disk_errors
 
 log = logging.getLogger(__name__)
+
+# the checkpoint key of the training table's fingerprint (avssl.train.resume.table_fingerprint)
+DATA_FINGERPRINT_KEY = "avssl_data_fingerprint"
 
 
 def _loader(trainer: L.Trainer) -> Any:
@@ -32,13 +35,23 @@ class CheckpointEveryNSteps(L.Callback):
     RUN_DIR/checkpoints/last.ckpt every `every_n_steps` optimiser steps and at the last step.
 
     Counting and saving live in one callback so that the count is up to date when the checkpoint
-    records it.
+    records it. A write that fails for want of space or permission raises RunDirWriteError naming
+    the file (the previous checkpoint is untouched).
     """
 
     def __init__(self, checkpoint_dir: str | os.PathLike, every_n_steps: int) -> None:
         self.path = Path(checkpoint_dir) / LAST
         self.every_n_steps = every_n_steps
         self._saved_step = -1
+
+    @property
+    def saved_step(self) -> int:
+        """The step of the checkpoint on disk (-1: none of this run yet)."""
+        return self._saved_step
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step > 0:
+            self._saved_step = trainer.global_step  # resumed: the checkpoint of this step is on disk
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
@@ -56,22 +69,27 @@ class CheckpointEveryNSteps(L.Callback):
             self.save(trainer)
 
     def save(self, trainer: L.Trainer) -> None:
-        trainer.save_checkpoint(self.path, weights_only=False)
+        with disk_errors(self.path):
+            trainer.save_checkpoint(self.path, weights_only=False)
         self._saved_step = trainer.global_step
         log.debug("checkpoint at step %d: %s", trainer.global_step, self.path)
 
 
 class RunRecord(L.Callback):
     """Puts into every checkpoint what avssl reads back besides the weights (the format version, the
-    run's config and method name) and torch's global RNG state, which it restores on resume."""
+    run's config and method name, the fingerprint of its training table) and torch's global RNG
+    state, which it restores on resume."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, data_fingerprint: Optional[str] = None) -> None:
         self.config = config
+        self.data_fingerprint = data_fingerprint
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint["avssl_format_version"] = TRAINING_FORMAT_VERSION
         checkpoint["avssl_config"] = config_to_dict(self.config)
         checkpoint["avssl_method"] = self.config.method.name
+        if self.data_fingerprint is not None:
+            checkpoint[DATA_FINGERPRINT_KEY] = self.data_fingerprint
         checkpoint["torch_rng_state"] = torch.get_rng_state()
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
@@ -80,72 +98,29 @@ class RunRecord(L.Callback):
             torch.set_rng_state(state)
 
 
-class TooManyFailuresError(RuntimeError):
-    """More files failed to decode than data.max_failures allows (the message names them)."""
-
-
-class FailurePolicy(L.Callback):
-    """Counts the bad files that batches report (`failures`: (path, reason) pairs), logs `data/failures`, appends each to
-    RUN_DIR/bad_files.csv (path, reason, step) and stops the run once more than `max_failures`
-    failed over all ranks."""
-
-    def __init__(self, bad_files: str | os.PathLike, max_failures: int) -> None:
-        self.bad_files = Path(bad_files)
-        self.max_failures = max_failures
-        self.count = 0
-        self.paths: list[str] = []
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "paths": list(self.paths)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.count = int(state["count"])
-        self.paths = list(state["paths"])
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
-        # before the step: `step` in bad_files.csv is the step that trains on the batch, as in metrics.csv
-        failures = batch.get("failures", []) if isinstance(batch, dict) else []
-        if failures:
-            new_file = not self.bad_files.exists()
-            # one small append per file: O_APPEND keeps lines of several ranks whole
-            with open(self.bad_files, "a", newline="") as f:
-                writer = csv.writer(f)
-                if new_file:
-                    writer.writerow(["path", "reason", "step"])
-                for path, reason in failures:
-                    writer.writerow([path, reason, trainer.global_step])
-            self.count += len(failures)
-            self.paths.extend(path for path, _ in failures)
-        total = self.count
-        if trainer.world_size > 1:
-            total = int(trainer.strategy.reduce(torch.tensor(float(self.count)), reduce_op="sum").item())
-        pl_module.log("data/failures", float(total), batch_size=1, rank_zero_only=True)
-        if total > self.max_failures:
-            shown = sorted(set(self.paths))
-            raise TooManyFailuresError(
-                f"{total} files failed to decode, more than data.max_failures={self.max_failures}; "
-                f"see {self.bad_files}. This rank's: " + ", ".join(shown[:20])
-                + (f" and {len(shown) - 20} more" if len(shown) > 20 else "")
-            )
-
-
 class PaddingReport(L.Callback):
-    """Logs how much of a batch's audio is zeros standing in for audio its files do not have
-    (`audio_padded` of each sample, see avssl.data.dataset.ClipDataset): `data/audio_padded` (samples
-    of the batch with any) and `data/audio_padded_seconds` (their total length)."""
+    """Logs how much of a batch stands in for media its files do not have (`audio_padded` and
+    `video_padded` of each sample, see avssl.data.dataset.ClipDataset): `data/audio_padded` (samples
+    of the batch with any zeroed audio) and `data/audio_padded_seconds` (their total length);
+    `data/video_padded` (samples with any repeated frame) and `data/video_padded_frames` (their count)."""
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
-        padded = batch.get("audio_padded") if isinstance(batch, dict) else None
-        if padded is None:
+        if not isinstance(batch, dict):
             return
-        size = len(padded)
-        pl_module.log("data/audio_padded", (padded > 0).sum().float(), batch_size=size)
-        pl_module.log("data/audio_padded_seconds", padded.sum().float() / self.sample_rate, batch_size=size)
+        padded = batch.get("audio_padded")
+        if padded is not None:
+            size = len(padded)
+            pl_module.log("data/audio_padded", (padded > 0).sum().float(), batch_size=size)
+            pl_module.log("data/audio_padded_seconds", padded.sum().float() / self.sample_rate, batch_size=size)
+        frames = batch.get("video_padded")
+        if frames is not None:
+            size = len(frames)
+            pl_module.log("data/video_padded", (frames > 0).sum().float(), batch_size=size)
+            pl_module.log("data/video_padded_frames", frames.sum().float(), batch_size=size)
 
 
 class Throughput(L.Callback):

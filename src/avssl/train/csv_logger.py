@@ -3,7 +3,7 @@
 Lightning's CSVLogger deletes an existing metrics.csv when its folder is not empty and mishandles the
 header on append, so a resumed run would lose its earlier rows. This logger keeps the rows logged
 before the resumed step (the rows after it are logged again by the resumed run) and rewrites the file
-atomically whenever a new column appears.
+atomically whenever a new column appears. A write the disk refuses raises RunDirWriteError.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any, Optional
 
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
+
+from avssl.train.run_dir import disk_errors
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, str]]:
@@ -88,19 +90,23 @@ class RunCSVLogger(Logger):
             return
         for row in self._rows + self._pending if self._header_dirty else self._pending:
             self._header_dirty |= self._add_columns(row)
+        with disk_errors(self.path):
+            self._write()
         self._rows.extend(self._pending)
+        self._pending = []
+
+    def _write(self) -> None:
         if self._header_dirty:
             tmp = self.path.with_name(self.path.name + ".tmp")
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=self._columns, restval="")
                 writer.writeheader()
-                writer.writerows(self._rows)
+                writer.writerows(self._rows + self._pending)
             os.replace(tmp, self.path)
             self._header_dirty = False
         else:
             with open(self.path, "a", newline="") as f:
                 csv.DictWriter(f, fieldnames=self._columns, restval="").writerows(self._pending)
-        self._pending = []
 
     @rank_zero_only
     def finalize(self, status: str) -> None:

@@ -4,7 +4,7 @@ in the checkpoint (Lightning restores it before iterating), and the LightningDat
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Optional
+from typing import AbstractSet, Any, Callable, Iterator, Optional
 
 import lightning as L
 import torch
@@ -21,6 +21,7 @@ from avssl.data.dataset import (
     collate_samples,
 )
 from avssl.errors import UsageError
+from avssl.train.signals import ignore_stop_signals_in_worker
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,17 @@ class KeyedDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
-        key = as_key(key)
-        sample = self.dataset[key]
-        sample["key_index"] = torch.tensor(key.index, dtype=torch.int64)
-        sample["key_epoch"] = torch.tensor(key.epoch, dtype=torch.int64)
-        return sample
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[Any]) -> list[dict[str, Any]]:
+        # the DataLoader asks for a whole batch at once: the dataset then skips, for the rest of the
+        # batch, a file that failed in it
+        keys = [as_key(key) for key in keys]
+        samples = self.dataset.__getitems__(keys)
+        for key, sample in zip(keys, samples):
+            sample["key_index"] = torch.tensor(key.index, dtype=torch.int64)
+            sample["key_epoch"] = torch.tensor(key.epoch, dtype=torch.int64)
+        return samples
 
 
 class ResumableLoader(DataLoader):
@@ -94,7 +101,8 @@ class ResumableLoader(DataLoader):
     `load_state_dict` before iterating on resume.
     """
 
-    def __init__(self, dataset: Dataset, keyed: KeyedSampler, batch_size: int, **kwargs: Any) -> None:
+    def __init__(self, dataset: Dataset, keyed: KeyedSampler, batch_size: int, data_changed: bool = False,
+                 **kwargs: Any) -> None:
         if keyed.is_batch:
             super().__init__(dataset, batch_sampler=keyed, **kwargs)
         else:
@@ -104,6 +112,7 @@ class ResumableLoader(DataLoader):
                                  "usable files each process gets per epoch; lower it or add files")
             super().__init__(dataset, sampler=keyed, batch_size=batch_size, drop_last=True, **kwargs)
         self.keyed = keyed
+        self.data_changed = data_changed
         self.per_batch = 1 if keyed.is_batch else batch_size
         self.consumed_batches = 0
         self._consumed_epoch = keyed.epoch
@@ -123,7 +132,13 @@ class ResumableLoader(DataLoader):
         return {"sampler": self.keyed.inner.state_dict(consumed), "consumed_batches": self.consumed_batches}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.keyed.inner.load_state_dict(state["sampler"])
+        if self.data_changed:
+            state = self._on_new_table(state)
+        try:
+            self.keyed.inner.load_state_dict(state["sampler"])
+        except ValueError as err:
+            raise UsageError(f"the run's data position does not fit this run: {err}. The training table and the "
+                             "number of processes must stay the same on resume") from None
         self.consumed_batches = int(state["consumed_batches"])
         if state["sampler"]["start_index"] >= len(self) * self.per_batch:
             # saved at the end of an epoch: Lightning creates the iterator (and workers start
@@ -133,6 +148,14 @@ class ResumableLoader(DataLoader):
         self._consumed_epoch = self.keyed.epoch
         log.info("data position restored: epoch %d, %d batches of it already used",
                  self.keyed.epoch, self.consumed_batches)
+
+
+    def _on_new_table(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The saved position moved onto another table (--allow-data-change): the same epoch and count
+        of batches done, in the new table's order (at most a whole epoch of it)."""
+        batches = min(int(state["consumed_batches"]), len(self))
+        sampler = {**self.keyed.inner.state_dict(batches * self.per_batch), "epoch": int(state["sampler"]["epoch"])}
+        return {"sampler": sampler, "consumed_batches": batches}
 
 
 def collate_for_training(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -146,17 +169,21 @@ def collate_for_training(samples: list[dict[str, Any]]) -> dict[str, Any]:
 def _worker_init(worker_id: int) -> None:
     # several workers each running multi-threaded torch ops oversubscribe the cores
     torch.set_num_threads(1)
+    ignore_stop_signals_in_worker()
 
 
 class PretrainDataModule(L.LightningDataModule):
     """Builds the resumable train loader once the trainer knows this process's rank."""
 
-    def __init__(self, method: Any, table: FileTable, config: Config, strict: bool = False) -> None:
+    def __init__(self, method: Any, table: FileTable, config: Config, strict: bool = False,
+                 quarantine: Optional[Callable[[int], AbstractSet[int]]] = None, data_changed: bool = False) -> None:
         super().__init__()
         self.method = method
         self.table = table
         self.config = config
         self.strict = strict
+        self.quarantine = quarantine
+        self.data_changed = data_changed
         self.loader: Optional[ResumableLoader] = None
 
     def train_dataloader(self) -> ResumableLoader:
@@ -164,13 +191,17 @@ class PretrainDataModule(L.LightningDataModule):
             return self.loader
         rank = self.trainer.global_rank if self.trainer is not None else 0
         world = self.trainer.world_size if self.trainer is not None else 1
-        self.loader = build_loader(self.method, self.table, self.config, rank, world, self.strict)
+        self.loader = build_loader(self.method, self.table, self.config, rank, world, self.strict,
+                                   quarantine=self.quarantine, data_changed=self.data_changed)
         return self.loader
 
 
 def build_loader(method: Any, table: FileTable, config: Config, rank: int, world_size: int,
-                 strict: bool = False) -> ResumableLoader:
-    """The train loader of `method` for one rank: its recipe's keyed sampler, ClipDataset with the failure policy."""
+                 strict: bool = False, quarantine: Optional[Callable[[int], AbstractSet[int]]] = None,
+                 data_changed: bool = False) -> ResumableLoader:
+    """The train loader of `method` for one rank: its recipe's keyed sampler, ClipDataset with the failure
+    policy and `quarantine` (epoch -> files not to open); `data_changed`: the position saved in the
+    checkpoint is of another table (see ResumableLoader._on_new_table)."""
     recipe = method.recipe(table)
     sampler, is_batch = recipe.train_sampler(rank=rank, world_size=world_size)
     d = config.data
@@ -178,11 +209,12 @@ def build_loader(method: Any, table: FileTable, config: Config, rank: int, world
     if d.cache_dir:
         cache = cache_for_clip(d.cache_dir, d.clip.sample_rate, d.clip.fps, decode_short_side(d.video_augment.size))
     dataset = ClipDataset(table, recipe, seed=config.seed, backend=d.backend,
-                          substitute=getattr(sampler, "successor", None), strict=strict, cache=cache)
+                          substitute=getattr(sampler, "successor", None), strict=strict, cache=cache,
+                          quarantine=quarantine)
     workers = {}
     if d.num_workers > 0:
         workers = {"persistent_workers": d.persistent_workers, "prefetch_factor": d.prefetch_factor,
                    "worker_init_fn": _worker_init}
-    return ResumableLoader(KeyedDataset(dataset), KeyedSampler(sampler, is_batch), d.batch_size,
+    return ResumableLoader(KeyedDataset(dataset), KeyedSampler(sampler, is_batch), d.batch_size, data_changed,
                            num_workers=d.num_workers, pin_memory=d.pin_memory and torch.cuda.is_available(),
                            collate_fn=collate_for_training, **workers)

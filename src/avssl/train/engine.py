@@ -1,5 +1,6 @@
 """Pretraining a method on a manifest: the Lightning Trainer from the config, resume from the run
-folder, and the files a run writes (config.yaml, checkpoints/, metrics.csv, bad_files.csv)."""
+folder, and the files a run writes (config.yaml, checkpoints/, metrics.csv, bad_files.csv). The run
+folder's lock and checks are in run_dir, the resume checks in resume, the stop on a signal in signals."""
 
 from __future__ import annotations
 
@@ -8,21 +9,23 @@ import logging
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import lightning as L
 import torch
+import yaml
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from avssl.config.schema import Config, config_to_dict, save_config
+from avssl.config.schema import Config, config_to_dict
 from avssl.config.typed import ConfigError
-from avssl.errors import UsageError
-from avssl.methods.configs import config_from_dict
+from avssl.data.dataset import SampleFailedError
 from avssl.methods.registry import method_class
+from avssl.train.bad_files import BadFileQuarantine, FailurePolicy, keep_rows_before
 from avssl.train.callbacks import (
+    DATA_FINGERPRINT_KEY,
     CheckpointEveryNSteps,
-    FailurePolicy,
     PaddingReport,
     ProgressLog,
     RecordKeys,
@@ -40,17 +43,13 @@ from avssl.train.checkpoint_io import (
 )
 from avssl.train.csv_logger import RunCSVLogger
 from avssl.train.data import PretrainDataModule
+from avssl.train.resume import RunPaths, check_resume_config, check_resume_data, table_fingerprint
+from avssl.train.run_dir import CONFIG_HEADER, claim_run_dir, disk_errors, is_launch_rank_zero
+from avssl.train.signals import RunStopped, StopOnSignal, StopRequest
 from avssl.train.table import file_requirements, load_table
 
 log = logging.getLogger(__name__)
 
-# config keys a resumed run may change. max_steps extends (or shortens) the run; the others change
-# how fast the data arrives or how often the run reports, never which samples or numbers a step uses
-RESUMABLE_CHANGES = (
-    "trainer.max_steps", "trainer.progress_bar", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
-    "data.num_workers", "data.pin_memory", "data.persistent_workers", "data.prefetch_factor", "data.cache_dir",
-    "probe.manifest", "probe.every_n_steps", "probe.k", "probe.modality",
-)
 RECORD_KEYS_ENV = "AVSSL_RECORD_KEYS"
 # Lightning warnings that do not apply here: logging counts optimiser steps across epochs, so an
 # epoch shorter than log_every_n_steps still logs; the pytree one is Lightning's own use of a torch API
@@ -60,72 +59,6 @@ QUIET_WARNINGS = (
 )
 
 
-@dataclass
-class RunPaths:
-    """The files of a run folder."""
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.csv"
-
-    @property
-    def bad_files(self) -> Path:
-        return self.root / "bad_files.csv"
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists and tuples compare as lists."""
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: list(data) if isinstance(data, tuple) else data}
-
-
-def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two plain configs."""
-    a, b = flatten(saved), flatten(new)
-    return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
-
-
-def check_resume_config(checkpoint: dict[str, Any], config: Config, path: Path) -> None:
-    saved = checkpoint.get("avssl_config")
-    if saved is None:
-        raise UsageError(f"{path} holds no avssl config: not a checkpoint of `avssl pretrain`")
-    # a key added to the schema after the run started is compared at its default: re-validating
-    # the saved config fills it in, so that new code can resume an older run
-    saved = with_schema_defaults(saved)
-    new = config_to_dict(config)
-    changed = [k for k in config_differences(saved, new) if k not in RESUMABLE_CHANGES]
-    if changed:
-        details = "; ".join(f"{k}: {flatten(saved).get(k, '<absent>')!r} -> {flatten(new).get(k, '<absent>')!r}"
-                            for k in changed[:5])
-        raise ConfigError(
-            f"config key '{changed[0]}' differs from the run being resumed in {path.parent.parent} ({details}); "
-            f"only {', '.join(RESUMABLE_CHANGES)} may change on resume. Use a new --out folder to start a new run."
-        )
-
-
-def with_schema_defaults(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved config as today's schema reads it (new keys at their defaults); as saved if it no
-    longer validates (the comparison then names the key that changed)."""
-    try:
-        return config_to_dict(config_from_dict(saved))
-    except ConfigError:
-        return saved
-
-
 def resolve_precision(config: Config) -> str:
     """'auto': bf16-mixed on a GPU, 32-true on CPU; '32' -> '32-true'."""
     t = config.trainer
@@ -133,6 +66,16 @@ def resolve_precision(config: Config) -> str:
         on_gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
         return "bf16-mixed" if on_gpu else "32-true"
     return "32-true" if t.precision == "32" else t.precision
+
+
+def check_accelerator(config: Config) -> None:
+    """ConfigError naming trainer.accelerator when it asks for a GPU this machine does not have."""
+    t = config.trainer
+    if t.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.accelerator={t.accelerator}: no CUDA GPU is visible to torch on this machine "
+                          f"(torch {torch.__version__}); use trainer.accelerator=cpu or auto")
+    if t.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.accelerator=mps: the MPS backend is not available here; use cpu or auto")
 
 
 class LoaderWorkerError(RuntimeError):
@@ -149,8 +92,46 @@ def prepare_method(method: Any, config: Config) -> Any:
     return method
 
 
+def run_callbacks(config: Config, paths: RunPaths, fingerprint: Optional[str], stop: Optional[StopRequest],
+                  extra: Sequence[L.Callback]) -> list[L.Callback]:
+    """The run's callbacks, in the order they act on a batch (the stop comes last: it saves the
+    checkpoint once the others have counted the batch)."""
+    t = config.trainer
+    checkpointer = CheckpointEveryNSteps(paths.checkpoints, t.checkpoint_every_n_steps)
+    callbacks: list[L.Callback] = [
+        checkpointer,
+        RunRecord(config, fingerprint),
+        FailurePolicy(paths.bad_files, config.data.max_failures),
+        PaddingReport(config.data.clip.sample_rate),
+        Throughput(),
+        RngStates(),
+        *extra,
+    ]
+    if config.probe.manifest:
+        from avssl.train.probe import OnlineProbe
+
+        callbacks.append(OnlineProbe(config, batch_size=config.data.batch_size))
+    if os.environ.get(RECORD_KEYS_ENV):
+        callbacks.append(RecordKeys(os.environ[RECORD_KEYS_ENV]))
+    if t.progress_bar and not sys.stderr.isatty():
+        callbacks.append(ProgressLog())
+    if stop is not None:
+        callbacks.append(StopOnSignal(stop, checkpointer))
+    return callbacks
+
+
+def cluster_plugins() -> list[Any]:
+    """Under SLURM, Lightning's environment without its auto-requeue: avssl stops on SIGTERM itself
+    (checkpoint in last.ckpt, exit 143) and leaves requeueing to SLURM; Lightning's SIGUSR1 handler
+    would write hpc_ckpt files that a later start resumes from instead of last.ckpt, unchecked."""
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
+
+
 def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
-                  callbacks: Sequence[L.Callback] = ()) -> L.Trainer:
+                  callbacks: Sequence[L.Callback] = (), *, stop: Optional[StopRequest] = None,
+                  fingerprint: Optional[str] = None) -> L.Trainer:
     t = config.trainer
     loggers: list[Any] = [RunCSVLogger(paths.root, resume_step)]
     if importlib.util.find_spec("tensorboard") is not None:
@@ -159,25 +140,6 @@ def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
         loggers.append(TensorBoardLogger(paths.root, name="tensorboard", version=""))
     else:
         log.debug("tensorboard is not installed: metrics go to metrics.csv only")
-    all_callbacks: list[L.Callback] = [
-        CheckpointEveryNSteps(paths.checkpoints, t.checkpoint_every_n_steps),
-        RunRecord(config),
-        FailurePolicy(paths.bad_files, config.data.max_failures),
-        PaddingReport(config.data.clip.sample_rate),
-        Throughput(),
-        RngStates(),
-        *callbacks,
-    ]
-    if config.probe.manifest:
-        from avssl.train.probe import OnlineProbe
-
-        all_callbacks.append(OnlineProbe(config, batch_size=config.data.batch_size))
-    if os.environ.get(RECORD_KEYS_ENV):
-        all_callbacks.append(RecordKeys(os.environ[RECORD_KEYS_ENV]))
-    # a redrawn bar is for terminals; in a log file (CI, a batch job) it writes a line per refresh
-    show_bar = t.progress_bar and sys.stderr.isatty()
-    if t.progress_bar and not show_bar:
-        all_callbacks.append(ProgressLog())
     devices: Any = t.devices
     if isinstance(devices, str) and devices != "auto":
         devices = [int(d) for d in devices.split(",") if d]
@@ -194,59 +156,110 @@ def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
         sync_batchnorm=t.sync_batchnorm,
         deterministic=t.deterministic,
         log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=show_bar,
+        # a redrawn bar is for terminals; in a log file (CI, a batch job) ProgressLog writes lines
+        enable_progress_bar=t.progress_bar and sys.stderr.isatty(),
         enable_checkpointing=False,  # CheckpointEveryNSteps writes last.ckpt
         enable_model_summary=False,
         use_distributed_sampler=False,  # the method's sampler shards and resumes itself
         limit_val_batches=0,
         num_sanity_val_steps=0,
         logger=loggers,
-        callbacks=all_callbacks,
-        plugins=[AtomicCheckpointIO()],
+        callbacks=run_callbacks(config, paths, fingerprint, stop, callbacks),
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         default_root_dir=str(paths.root),
     )
 
 
-def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os.PathLike, *,
-             strict: bool = False, callbacks: Sequence[L.Callback] = ()) -> Path:
-    """Train `config`'s method on the manifest into `run_dir`, resuming from its last checkpoint.
+@dataclass
+class ResumePoint:
+    """Where a run starts: the checkpoint to resume from (None: a fresh run), its step and data fingerprint."""
 
-    Returns the path of the final checkpoint. Raises ConfigError (a UsageError) when the config
-    differs from the run being resumed, CheckpointError when no checkpoint of the run loads,
-    TooManyFailuresError past data.max_failures, SampleFailedError on the first bad file if strict.
-    """
-    paths = RunPaths(Path(run_dir))
-    paths.checkpoints.mkdir(parents=True, exist_ok=True)
+    path: Optional[Path] = None
+    step: Optional[int] = None
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def find_resume_point(paths: RunPaths, config: Config) -> ResumePoint:
+    """The run's last loadable checkpoint, checked against `config` (ConfigError naming a changed key)."""
     remove_stale_temp_files(paths.checkpoints)
     resume = resolve_resume_checkpoint(paths.checkpoints)
-    resume_step = None
-    if resume is not None and resume.name == PREVIOUS and (paths.checkpoints / LAST).exists():
-        # set the bad file aside, else the next save would rotate it over the good previous one
+    if resume is None:
+        return ResumePoint()
+    checkpoint = safe_load(resume, mmap=True)
+    check_training_format_version(checkpoint, resume)
+    check_resume_config(checkpoint, config, resume)
+    if resume.name == PREVIOUS and (paths.checkpoints / LAST).exists():
+        # set the bad file aside (only once the run is known to resume: a refusal leaves the folder
+        # as it was), else the next save would rotate it over the good previous one
         _set_aside(paths.checkpoints / LAST)
-    if resume is not None:
-        checkpoint = safe_load(resume, mmap=True)
-        check_training_format_version(checkpoint, resume)
-        check_resume_config(checkpoint, config, resume)
-        resume_step = int(checkpoint.get("global_step", 0))
-        del checkpoint
-        if resume_step >= config.trainer.max_steps:
-            log.info("%s is at step %d, trainer.max_steps=%d: nothing to do", resume, resume_step,
+    record = {k: checkpoint[k] for k in (DATA_FINGERPRINT_KEY,) if k in checkpoint}
+    return ResumePoint(resume, int(checkpoint.get("global_step", 0)), record)
+
+
+def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os.PathLike, *,
+             strict: bool = False, allow_data_change: bool = False, callbacks: Sequence[L.Callback] = ()) -> Path:
+    """Train `config`'s method on the manifest into `run_dir`, resuming from its last checkpoint.
+
+    Returns the path of the final checkpoint. Raises UsageError when the folder cannot take the run
+    (another run holds it, it holds other files, it is not writable), ConfigError (a UsageError) when
+    the config differs from the run being resumed, UsageError when the training table does (unless
+    `allow_data_change`), CheckpointError when no checkpoint of the run loads, TooManyFailuresError
+    past data.max_failures, SampleFailedError on the first bad file if strict, RunDirWriteError when
+    the disk refuses a write, RunStopped after SIGTERM or SIGINT (with its checkpoint saved).
+    """
+    check_accelerator(config)
+    paths = RunPaths(Path(run_dir))
+    with claim_run_dir(paths.root), StopRequest() as stop:
+        return _pretrain(config, str(manifest_path), paths, stop, strict, allow_data_change, callbacks)
+
+
+def _pretrain(config: Config, manifest_path: str, paths: RunPaths, stop: StopRequest, strict: bool,
+              allow_data_change: bool, callbacks: Sequence[L.Callback]) -> Path:
+    rank_zero = is_launch_rank_zero()
+    point = find_resume_point(paths, config)
+    if point.step is not None:
+        if point.step >= config.trainer.max_steps:
+            log.info("%s is at step %d, trainer.max_steps=%d: nothing to do", point.path, point.step,
                      config.trainer.max_steps)
-            return paths.checkpoints / "last.ckpt"
-        log.info("resuming from %s (step %d)", resume, resume_step)
-    _write_config(config, paths.config)
-    # a resumed run keeps its bad_files.csv (the manifest rows were listed when it started)
+            return paths.checkpoints / LAST
+        log.info("resuming from %s (step %d)", point.path, point.step)
+    if rank_zero:  # the other ranks of a job write nothing before rank 0 has checked the folder
+        _write_config(config, paths.config)
+        if point.step is not None:
+            keep_rows_before(paths.bad_files, point.step)
     L.seed_everything(config.seed, workers=True, verbose=False)
     method = prepare_method(method_class(config.method.name)(config), config)
+    # a resumed run keeps its bad_files.csv (the manifest rows were listed when it started)
     table = load_table(manifest_path, file_requirements(method.recipe_class, config),
-                       paths.bad_files if resume is None else None, strict=strict)
-    data = PretrainDataModule(method, table, config, strict=strict)
-    trainer = build_trainer(config, paths, resume_step, callbacks)
+                       paths.bad_files if point.path is None and rank_zero else None, strict=strict)
+    fingerprint = table_fingerprint(table)
+    data_changed = point.path is not None and check_resume_data(
+        point.record, fingerprint, len(table), manifest_path, paths.root, allow_data_change)
+    data = PretrainDataModule(method, table, config, strict=strict, data_changed=data_changed,
+                              quarantine=BadFileQuarantine(paths.bad_files, table.paths))
+    trainer = build_trainer(config, paths, point.step, callbacks, stop=stop, fingerprint=fingerprint)
+    if stop.signum:
+        raise RunStopped(stop.signum, point.step or 0)
+    _fit(trainer, method, data, point.path, stop)
+    if stop.signum and trainer.global_step < config.trainer.max_steps:
+        checkpointer = next(c for c in trainer.callbacks if isinstance(c, CheckpointEveryNSteps))
+        raise RunStopped(stop.signum, max(checkpointer.saved_step, point.step or 0, 0))
+    return paths.checkpoints / LAST
+
+
+def _fit(trainer: L.Trainer, method: Any, data: PretrainDataModule, resume: Optional[Path], stop: StopRequest) -> None:
     try:
         with warnings.catch_warnings():
             for message in QUIET_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
             trainer.fit(method, datamodule=data, ckpt_path=str(resume) if resume is not None else None)
+    except SIGTERMException:
+        # Lightning's own handler caught a SIGTERM before ours took over (as training started)
+        if not stop.signum:
+            raise
+    except SampleFailedError as err:
+        # --strict: a Python error naming the file; from a worker, torch wraps it in the worker's traceback
+        raise SampleFailedError(str(err).strip().splitlines()[-1].removeprefix("avssl.data.dataset.SampleFailedError: ")) from None
     except RuntimeError as err:
         if "DataLoader worker" not in str(err):
             raise
@@ -258,7 +271,6 @@ def pretrain(config: Config, manifest_path: str | os.PathLike, run_dir: str | os
             "The last complete checkpoint is kept: run the same command to resume; to find the file, "
             "run `avssl probe` on the manifest's files, or pretrain with data.num_workers=0"
         ) from err
-    return paths.checkpoints / "last.ckpt"
 
 
 def _worker_death(err: BaseException) -> str:
@@ -273,10 +285,11 @@ def _worker_death(err: BaseException) -> str:
 
 
 def _write_config(config: Config, path: Path) -> None:
-    # every rank may get here; each writes the same text under its own temp name
+    # the header marks the folder as avssl's run folder (see avssl.train.run_dir.is_avssl_run_dir)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_config(config, tmp)
-    os.replace(tmp, path)
+    with disk_errors(path):
+        tmp.write_text(CONFIG_HEADER + "\n" + yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        os.replace(tmp, path)
 
 
 def _set_aside(path: Path) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 from avssl.data.dataset import FileTable, usable_table
 from avssl.data.manifest import Manifest
 from avssl.errors import UsageError
+from avssl.train.bad_files import write_bad_rows
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,9 @@ def unfit_rows(manifest: Manifest, requirements: FileRequirements) -> dict[int, 
 
 
 def _write_bad_rows(path: Path, rows: list[tuple[str, str]]) -> None:
-    """bad_files.csv at the start of a fresh run: the manifest's unusable rows, step empty. A file
-    left by an attempt that died before its first checkpoint is replaced (those steps run again)."""
+    """bad_files.csv at the start of a fresh run: the manifest's unusable rows, step and epoch empty. A
+    file left by an attempt that died before its first checkpoint is replaced (those steps run again)."""
     if not rows:
         path.unlink(missing_ok=True)
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "reason", "step"])
-        writer.writerows([p, reason, ""] for p, reason in rows)
-    os.replace(tmp, path)
+    write_bad_rows(path, ([p, reason, "", ""] for p, reason in rows))
