@@ -14,9 +14,10 @@ def test_tiny_preset_is_overridden_by_explicit_knobs() -> None:
     assert encoder.out_dim == 64
 
 
-@pytest.mark.parametrize("name", ["r3d_18-tiny", "mc3_18", "resnet18_audio-tiny", "vgg_audio-tiny"])
+@pytest.mark.parametrize("name", ["r3d_18-tiny", "mc3_18", "avid_r2plus1d_18-tiny", "resnet18_audio-tiny",
+                                  "vgg_audio-tiny"])
 def test_config_rebuilds_the_same_architecture(name: str) -> None:
-    builder = build_video_encoder if name.startswith(("r3d", "mc3")) else build_audio_encoder
+    builder = build_video_encoder if name.startswith(("r3d", "mc3", "avid")) else build_audio_encoder
     encoder = builder(name)
     rebuilt = build_encoder(encoder.config)
     assert type(rebuilt) is type(encoder) and rebuilt.config == encoder.config

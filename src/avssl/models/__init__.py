@@ -20,12 +20,14 @@ from avssl.models.heads import (
 )
 from avssl.models.state_dict import CheckpointMismatchError
 from avssl.models.video import VideoResNet, midplanes_2plus1d
+from avssl.models.video_avid import AvidR2Plus1D
 
 __all__ = [
     "AMFM",
     "AVClassifier",
     "AudioResNet",
     "AudioVGG",
+    "AvidR2Plus1D",
     "CGRA",
     "CheckpointMismatchError",
     "ClipPretextHead",

@@ -1,26 +1,34 @@
 """Build encoders by name from plain config values (what a YAML config holds), with named size presets.
 
-Names: video ``r2plus1d_18``, ``r3d_18``, ``mc3_18``; audio ``resnet18_audio``, ``vgg_audio``
-(hyphens are accepted for underscores). A ``-tiny`` suffix selects the CPU-scale preset (width 16,
-one block per stage); explicit knobs override a preset. Every built encoder carries ``config``, the
-resolved name and knobs that rebuild it, and ``out_dim``.
+Names: video ``r2plus1d_18``, ``r3d_18``, ``mc3_18`` (torchvision's layouts) and ``avid_r2plus1d_18``
+(AVID-CMA's R(2+1)D); audio ``resnet18_audio``, ``vgg_audio`` (hyphens are accepted for underscores).
+A ``-tiny`` suffix selects the CPU-scale preset (width 16, one block per stage); explicit knobs
+override a preset. Every built encoder carries ``config``, the resolved name and knobs that rebuild
+it, and ``out_dim``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from functools import partial
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
 from avssl.errors import UsageError
 from avssl.models.audio import AudioResNet, AudioVGG
 from avssl.models.video import VIDEO_ARCHITECTURES, VideoResNet
+from avssl.models.video_avid import AVID_R2PLUS1D_NAME, AvidR2Plus1D
 
 # preset name -> knobs; "tiny" is the same architecture at CPU scale
 VIDEO_PRESETS: dict[str, dict[str, Any]] = {"tiny": {"width": 16, "layers": [1, 1, 1, 1]}}
 AUDIO_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "resnet18_audio": {"tiny": {"width": 16, "layers": [1, 1, 1, 1]}},
     "vgg_audio": {"tiny": {"width": 16, "convs": [1, 1, 1, 1]}},
+}
+# video encoder name -> its class, called with the knobs; every video encoder takes the same knobs
+_VIDEO_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    **{arch: partial(VideoResNet, arch) for arch in VIDEO_ARCHITECTURES},
+    AVID_R2PLUS1D_NAME: AvidR2Plus1D,
 }
 # encoder name -> the knobs it accepts and the list-valued ones among them
 _VIDEO_KNOBS = {"width", "layers", "in_channels"}
@@ -29,7 +37,7 @@ _LIST_KNOBS = {"layers", "convs"}
 
 
 def video_encoder_names() -> list[str]:
-    return sorted(VIDEO_ARCHITECTURES)
+    return sorted(_VIDEO_BUILDERS)
 
 
 def audio_encoder_names() -> list[str]:
@@ -64,18 +72,18 @@ def _check_knobs(name: str, knobs: Mapping[str, Any], allowed: set[str]) -> dict
     return checked
 
 
-def build_video_encoder(name: str, **knobs: Any) -> VideoResNet:
+def build_video_encoder(name: str, **knobs: Any) -> nn.Module:
     """A video encoder ``[B, 3, T, H, W] -> [B, out_dim]`` by name, e.g. ``build_video_encoder("r2plus1d_18")``.
 
     Knobs: ``width`` (base channels, 64), ``layers`` (blocks per stage, [2, 2, 2, 2]), ``in_channels`` (3).
     Raises ``UsageError`` naming an unknown name or option.
     """
     base, preset = _split_name(name)
-    if base not in VIDEO_ARCHITECTURES:
+    if base not in _VIDEO_BUILDERS:
         raise UsageError(f"unknown video encoder {name!r}; known: {video_encoder_names()} (optionally with -tiny)")
     resolved = dict(VIDEO_PRESETS[preset]) if preset else {}
     resolved.update(_check_knobs(name, knobs, _VIDEO_KNOBS))
-    return VideoResNet(base, **resolved)
+    return _VIDEO_BUILDERS[base](**resolved)
 
 
 def build_audio_encoder(name: str, **knobs: Any) -> nn.Module:
@@ -98,7 +106,7 @@ def build_encoder(config: Mapping[str, Any]) -> nn.Module:
         raise UsageError(f"encoder config must be a mapping with a 'name' key, got {config!r}")
     knobs = {k: v for k, v in config.items() if k != "name"}
     base, _ = _split_name(config["name"])
-    if base in VIDEO_ARCHITECTURES:
+    if base in _VIDEO_BUILDERS:
         return build_video_encoder(config["name"], **knobs)
     return build_audio_encoder(config["name"], **knobs)
 
@@ -106,7 +114,7 @@ def build_encoder(config: Mapping[str, Any]) -> nn.Module:
 def is_video_encoder_name(name: str) -> bool:
     """True for a video encoder name (with or without preset), False for an audio one; UsageError otherwise."""
     base, _ = _split_name(name)
-    if base in VIDEO_ARCHITECTURES:
+    if base in _VIDEO_BUILDERS:
         return True
     if base in _AUDIO_KNOBS:
         return False

@@ -4,9 +4,9 @@ config that rebuilds them). No Lightning here: evaluation reads checkpoints thro
 
 ``save_encoder`` writes ``{"format": "avssl-encoder", "version": 1, "config": {...}, "state_dict": {...}}``.
 ``load_encoder`` reads an avssl encoder file, a training checkpoint (``{"state_dict": ...}``, as
-``avssl pretrain`` writes) or a bare state dict; strips wrapper prefixes, picks the encoder's entries
-out of a whole-model checkpoint, and refuses weights of another architecture naming the first
-differing key.
+``avssl pretrain`` writes; its ``avssl_config`` rebuilds the encoder that ``prefix`` names) or a bare
+state dict; strips wrapper prefixes, picks the encoder's entries out of a whole-model checkpoint,
+and refuses weights of another architecture naming the first differing key.
 """
 
 from __future__ import annotations
@@ -101,17 +101,41 @@ def _weights_and_config(payload: Any, path: str | os.PathLike) -> tuple[Mapping[
                      "'state_dict', nor a state dict")
 
 
+# prefix of an encoder in a training checkpoint's state dict -> its key under the run config's `model`
+RUN_ENCODER_PREFIXES = {"video_encoder": "video", "audio_encoder": "audio"}
+
+
+def _run_encoder_config(payload: Any, prefix: str | None, path: str | os.PathLike) -> Mapping | None:
+    """The architecture config of the encoder ``prefix`` names, from a training checkpoint's
+    ``avssl_config`` (``model.video`` / ``model.audio``); None when the payload has no run config."""
+    run = payload.get("avssl_config") if isinstance(payload, Mapping) else None
+    if not isinstance(run, Mapping) or not isinstance(run.get("model"), Mapping):
+        return None
+    if prefix is None:
+        raise UsageError(f"checkpoint {path} is a training checkpoint with a video and an audio encoder; "
+                         "pass prefix='video_encoder' or prefix='audio_encoder'")
+    key = RUN_ENCODER_PREFIXES.get(prefix.rstrip("."))
+    if key is None:
+        raise UsageError(f"checkpoint {path}: prefix {prefix!r} names no encoder of the run; "
+                         f"use one of {sorted(RUN_ENCODER_PREFIXES)}")
+    return run["model"][key]
+
+
 def load_encoder(path: str | os.PathLike, encoder: nn.Module | None = None, *, prefix: str | None = None,
                  map_location: str | torch.device = "cpu") -> nn.Module:
     """Load encoder weights from ``path``; returns the encoder (built from the stored config when
-    ``encoder`` is None, which needs a file written by ``save_encoder``).
+    ``encoder`` is None, which needs a file written by ``save_encoder`` or a training checkpoint of
+    ``avssl pretrain`` with ``prefix="video_encoder"`` or ``"audio_encoder"``).
 
     ``prefix`` selects a submodule of a whole-model checkpoint (e.g. ``"video_encoder"``); without it
     the encoder's entries are found automatically when unambiguous. Raises ``CheckpointMismatchError``
     naming the first differing key when the weights belong to another architecture.
     """
-    state, config = _weights_and_config(read_checkpoint(path, map_location), path)
+    payload = read_checkpoint(path, map_location)
+    state, config = _weights_and_config(payload, path)
     if encoder is None:
+        if config is None:
+            config = _run_encoder_config(payload, prefix, path)
         if config is None:
             raise UsageError(f"checkpoint {path} stores no architecture config; pass the encoder to load into")
         encoder = build_encoder(config)
