@@ -73,7 +73,14 @@ def test_demo_quick_every_method_beats_random(tmp_path, capsys):
         assert f"| {method} | ucf_video_linear | **top1** |" in report
         assert (out / f"loss_{method}.png").stat().st_size > 0
         assert (out / f"accuracy_{method}.png").stat().st_size > 0  # every method logs an accuracy
-        assert (out / f"embedding_{method}.png").stat().st_size > 0
+        assert (out / f"embedding_{method}.png").stat().st_size > 0  # pretrained beside random init
+        assert (out / f"probe_{method}.png").stat().st_size > 0  # the online probe's learning curve
+        assert f"![probe](probe_{method}.png)" in report
+        assert isinstance(r["pretrained"]["ucf_video_linear"]["n_classes"], int)
+        assert isinstance(r["random"]["cross_modal_retrieval"]["n_queries"], int)
+        assert r["provenance"]["checkpoint"]["sha256"] and r["provenance"]["features"]["random"]
+    assert {"config", "inputs", "code_version", "created_utc"} <= set(results["provenance"])
+    assert (out / "curriculum_avts.png").exists() and (out / "queue_temporal-av.png").exists()
 
     # AVTS is judged on its own pretext too: held-out sync accuracy above the untrained model's and chance
     sync = {row["metric"]: row for row in results["methods"]["avts"]["comparison"] if row["evaluation"] == "avts_sync"}
@@ -109,7 +116,7 @@ def test_video_probe_runs_on_each_ucf_style_split(tiny_world):
 
 
 def test_compare_counts_a_tie_as_not_better_and_ranks_lower_as_better():
-    from avssl.demo.pipeline import compare
+    from avssl.demo.comparison import compare
 
     def results(top1, rank):
         return {"ucf_video_linear": {"top1": top1, "top5": 0.5, "n_classes": 12},

@@ -48,3 +48,15 @@ def test_row_count_mismatch_and_nonfinite_rows_are_named(tmp_path):
         save_features(tmp_path / "x.npz", **cols)
     with pytest.raises(UsageError, match=r"missing\.npz: features file not found"):
         load_features(tmp_path / "missing.npz")
+
+
+def test_the_feature_space_is_recorded_and_read_back(tmp_path):
+    import numpy as np
+
+    from avssl.evaluate.features import load_features, save_features
+
+    x = np.ones((2, 3), dtype=np.float32)
+    columns = dict(path_column=["a", "b"], label=["x", "y"], split=["train", "test"], group=["", ""])
+    joint = load_features(save_features(tmp_path / "j.npz", **columns, video=x, audio=x, space="embedding"))
+    old = load_features(save_features(tmp_path / "o.npz", **columns, video=x))
+    assert joint.space == "embedding" and joint.take(np.array([1])).space == "embedding" and old.space == ""

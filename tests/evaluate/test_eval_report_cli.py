@@ -59,10 +59,11 @@ def test_linear_with_seeds_out_and_report(tmp_path, capsys, make_clustered):
     prov = result["provenance"]
     assert prov["inputs"][0]["sha256"] == file_sha256(features) and prov["seed"] == [0, 1, 2]
     assert prov["code_version"]["avssl"] == "0.1.0" and prov["config"]["cv"] == 3
-    for png in ("confusion.png", "embedding.png", "loss.png"):
+    for png in ("confusion.png", "embedding.png", "curve_loss.png", "curve_accuracy.png"):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (report / "report.md").read_text()
-    assert "![confusion](confusion.png)" in markdown and "![loss](loss.png)" in markdown
+    assert "![confusion](confusion.png)" in markdown and "![loss](curve_loss.png)" in markdown
+    assert "![accuracy](curve_accuracy.png)" in markdown and result["n_classes"] == 4
     table = _metric_table(markdown)
     assert set(table) >= {"top1", "top5"}
     for value in table.values():
@@ -81,14 +82,26 @@ def test_knn_and_class_retrieval_report_examples(tmp_path, capsys, make_clustere
     assert result["recall@1"] <= result["recall@5"] <= result["recall@50"] == 1.0
     markdown = (tmp_path / "rep" / "report.md").read_text()
     assert "## Retrieval examples" in markdown and "✓" in markdown
+    assert "### video → video (test clips query the training clips)" in markdown
+
+
+def _joint_file(path, make_clustered, space="embedding"):
+    from avssl.evaluate.features import load_features
+
+    f = load_features(_folds_file(path, make_clustered))
+    return save_features(path, path_column=f.path, label=f.label, split=f.split, group=f.group, video=f.video,
+                         audio=f.audio, space=space)
 
 
 def test_cross_modal_and_fingerprint_metric(tmp_path, capsys, make_clustered):
-    features = _folds_file(tmp_path / "esc.npz", make_clustered)
-    code, out, _ = _run(capsys, ["eval", "retrieval", features, "--cross-modal", "--subset", "1", "--ks", "1,5"])
+    features = _joint_file(tmp_path / "joint.npz", make_clustered)
+    code, out, _ = _run(capsys, ["eval", "retrieval", features, "--cross-modal", "--subset", "1", "--ks", "1,5",
+                                 "--report", str(tmp_path / "xrep")])
     result = json.loads(out)
     assert code == 0 and result["n_queries"] == 16 and result["a2v_recall@5"] >= result["a2v_recall@1"]
     assert result["a2v_median_rank"] >= 1
+    markdown = (tmp_path / "xrep" / "report.md").read_text()
+    assert "### audio → video" in markdown and "### video → audio" in markdown
     rng = np.random.default_rng(0)
     refs = rng.normal(size=(5, 6))
     queries = np.vstack([refs + 0.05 * rng.normal(size=refs.shape), rng.normal(size=refs.shape)])
@@ -124,3 +137,41 @@ def test_pca_map_equals_sklearn_up_to_sign():
     np.testing.assert_allclose(np.abs(ours), np.abs(theirs), atol=1e-9)
     counts = confusion_matrix(["a", "b", "c"], np.array([0, 0, 1, 2, -1]), np.array([0, 1, 1, 0, 2]))
     assert counts.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+
+
+@pytest.mark.parametrize("space, says", [("backbone", "holds backbone features"),
+                                         ("", "does not record its feature space")])
+def test_cross_modal_refuses_features_outside_the_joint_space(tmp_path, capsys, make_clustered, space, says):
+    features = _joint_file(tmp_path / "x.npz", make_clustered, space=space)
+    code, out, err = _run(capsys, ["eval", "retrieval", features, "--cross-modal"])
+    assert code == 2 and out == "" and says in err and "x.npz" in err
+    assert "avssl extract" in err and "--space embedding" in err
+
+
+def test_linear_on_unlabelled_features_says_what_to_run(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    path = save_features(tmp_path / "unlabelled.npz", path_column=[f"/m/{i}.mp4" for i in range(6)], label=[""] * 6,
+                         split=[""] * 6, group=[""] * 6, video=x)
+    for task in ("linear", "knn"):
+        code, _, err = _run(capsys, ["eval", task, path])
+        assert code == 2 and "unlabelled.npz: no label and no split" in err
+        assert "avssl probe UCF101/ --dataset ucf101" in err and "--cross-modal" in err
+
+
+def test_confusion_matrix_is_sklearns_display_with_counts(tmp_path, monkeypatch):
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    from avssl.evaluate.plots import plot_confusion
+
+    shown = {}
+    original = ConfusionMatrixDisplay.plot
+
+    def spy(self, **kwargs):
+        shown["matrix"], shown["labels"], shown["format"] = self.confusion_matrix, self.display_labels, kwargs
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(ConfusionMatrixDisplay, "plot", spy)
+    path = plot_confusion(["a", "b"], np.array([0, 0, 0, 1, -1]), np.array([0, 0, 1, 1, 0]), str(tmp_path / "c.png"))
+    assert open(path, "rb").read(4) == b"\x89PNG"
+    assert shown["matrix"].tolist() == [[2, 1], [0, 1]] and shown["format"]["values_format"] == "d"
+    assert shown["labels"] == ["a (67% of 3)", "b (100% of 1)"]  # each true class's accuracy

@@ -123,6 +123,7 @@ def test_extract_cli_writes_features_and_reports_bad_files(ucf_manifest, tmp_pat
     assert features.label.tolist() == rows.strings("label").tolist()
     assert features.split.tolist() == rows.strings("split").tolist()
     assert features.group.tolist() == rows.strings("group").tolist()
+    assert features.model == "random:avts-tiny; space=backbone"  # files of one model can be told apart
     assert [f["path"] for f in summary["failed"]] == [str(tmp_path / "gone.mp4"), str(corrupt)]
     assert summary["left_out"] == [{"path": str(silent), "reason": "no audio stream"}]
     assert json.loads((tmp_path / "f.npz.json").read_text())["rows"] == 4

@@ -23,6 +23,7 @@ from torch import nn
 
 from avssl.bench.timing import autocast_for, timed_steps
 from avssl.errors import UsageError
+from avssl.models.device import DEVICE_HELP, resolve_device
 from avssl.models.factory import (
     build_audio_encoder,
     build_video_encoder,
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, help="clips per step (default 8, or the config's data.batch_size)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="fp32, or bf16 autocast (default fp32)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last(_3d) memory format")
@@ -76,12 +77,7 @@ def _check_args(args: argparse.Namespace) -> torch.device:
             raise UsageError(f"--{key.replace('_', '-')} must be at least 1, got {getattr(args, key)}")
     if args.warmup < 0:
         raise UsageError(f"--warmup must be >= 0, got {args.warmup}")
-    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
-        raise UsageError(f"--device must be cpu or cuda, got {args.device!r}")
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but no CUDA device is available")
-    return device
+    return torch.device(resolve_device(args.device))
 
 
 def time_training_steps(model: nn.Module, make_input: Callable[[int], torch.Tensor], batch: int, steps: int,

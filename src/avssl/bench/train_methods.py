@@ -124,11 +124,11 @@ def run_method_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """`avssl bench train --config ...`: the figures of time_method_steps as a JSON-ready dict."""
     from avssl.config.bundled import resolve_config_path
     from avssl.methods.configs import load_config
+    from avssl.models.device import resolve_device
 
     if args.steps < 1 or args.warmup < 0 or (args.batch is not None and args.batch < 1):
         raise UsageError("--steps and --batch must be at least 1, --warmup at least 0")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but no CUDA device is available")
+    args.device = resolve_device(args.device)
     config = load_config(resolve_config_path(args.config), args.overrides)
     figures = time_method_steps(config, args.batch, args.steps, args.warmup, args.device, args.precision,
                                 args.channels_last, args.compile)

@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 
+import avssl
 from avssl.errors import UsageError
 
 # verb -> (module under avssl.cli, one-line help shown by `avssl --help`)
@@ -24,7 +25,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "finetune": ("finetune", "fine-tune a pretrained video encoder or AV classifier on a labelled manifest"),
     "cache": ("cache", "build optional pre-extracted caches: audio (log-mel / waveform), frames"),
     "eval": ("evaluate", "evaluate features files: linear probe, kNN, retrieval, fingerprint metrics (JSON)"),
-    "bench": ("bench", "benchmarks that print JSON: decode, loader, train"),
+    "bench": ("bench", "benchmarks that print JSON: decode, loader, train, learn"),
+    "embed": ("embed", "per-window (or per-file) embeddings of media files with a trained model, with timestamps (Parquet/.npz)"),
+    "export": ("export", "export a trained model: encoders and heads as safetensors, config.json, model card (TorchScript/ONNX on request)"),
+    "import-weights": ("import_weights", "import a video encoder from torchvision, XDC or GDT weights into an avssl encoder file"),
 }
 
 
@@ -36,6 +40,8 @@ def _build_parser(verb: str | None) -> argparse.ArgumentParser:
         epilog="Run `avssl VERB --help` for a verb's options and an example.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"avssl {avssl.__version__}",
+                        help="print `avssl VERSION` and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name, (module_name, help_) in VERBS.items():
         if name != verb:
@@ -63,10 +69,24 @@ def _requested_verb(argv: list[str]) -> str | None:
     return None
 
 
+def _refuse_extra(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """Exit 2 on arguments no option took. key=value overrides split by an option land here (argparse
+    gives the positional list only its first run): say how to order them rather than just "unrecognized"."""
+    verb = f"avssl {args.verb}" if getattr(args, "verb", None) else "avssl"
+    overrides = [token for token in extra if "=" in token and not token.startswith("-")]
+    if overrides:
+        parser.exit(2, f"{verb}: error: {' '.join(overrides)}: key=value overrides must come together after "
+                       f"all the options (an option between them ends their list): {verb} --option VALUE ... "
+                       f"key=value key=value\n")
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser(_requested_verb(argv))
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _refuse_extra(parser, args, extra)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -7,8 +7,13 @@ extracts features with the pretrained model and with the same architecture fresh
 (random:METHOD-tiny), and evaluates both: video linear probe (UCF-style splits 1-3), audio linear
 probe (ESC-style folds), cross-modal retrieval in the joint embedding space (all UCF-style clips);
 for avts also in-sync vs out-of-sync accuracy, for temporal-av the held-out accuracy of its
-direction and order heads. Writes OUT/report.md (table of method vs random vs chance, loss curves, embedding map)
-and OUT/results.json.
+direction and order heads. Writes OUT/report.md (table of method vs random vs chance, training curves
+of every logged metric family, embedding maps of pretrained beside random) and OUT/results.json
+(with the provenance `avssl eval` gives its results: config, inputs with SHA-256, code version).
+
+--seeds N: pretraining and evaluation once per training seed 0..N-1 (runs in OUT/runs/METHOD-seedS);
+the table and results.json give the mean ± standard deviation over the seeds, with each seed's own
+results under `per_seed`.
 
 --quick: 300 pretraining steps, fewer clips per file at extraction (under 3 minutes for one method
 on 2 CPU cores); without it: 600 steps (under 10 minutes for one method). Progress goes to stderr.
@@ -17,6 +22,7 @@ examples:
   avssl demo --quick
   avssl demo --out demo --method avts
   avssl demo --out demo_all --method all
+  avssl demo --quick --seeds 3 --out demo_seeds
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="pretraining steps per method (default: 300 with --quick, 600 without)")
     parser.add_argument("--workers", type=int, default=2, help="processes for generation, probing, loading (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the demo world (default 0)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="training seeds 0..N-1 per method: mean and spread of every metric (default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--steps must be positive, got {args.steps}")
         plan = dataclasses.replace(plan, steps=args.steps)
     logging.getLogger("lightning.pytorch").propagate = False
-    results = run_demo(args.out, methods, plan, workers=args.workers, seed=args.seed)
+    results = run_demo(args.out, methods, plan, workers=args.workers, seed=args.seed, seeds=args.seeds)
     for method, r in results["methods"].items():
         for row in r["comparison"]:
             if row["headline"]:
-                print(f"{method} {row['evaluation']} {row['metric']}: pretrained {row['pretrained']:.3f} "
-                      f"random {row['random']:.3f} chance {row['chance']:.3f}")
+                spread = (lambda side: f" ± {row[side + '_std']:.3f}") if "n" in row else (lambda side: "")
+                print(f"{method} {row['evaluation']} {row['metric']}: pretrained {row['pretrained']:.3f}"
+                      f"{spread('pretrained')} random {row['random']:.3f}{spread('random')} chance {row['chance']:.3f}")
     print(f"report: {args.out}/report.md")
     return 0

@@ -6,8 +6,11 @@ or a YAML path): the same architecture freshly initialised with the config's see
 Each file gives --clips-per-video clips spread uniformly over it (centre crop, or three crops along
 the long side); their backbone features (--space embedding: the method's projection heads,
 L2-normalised, the joint space for cross-modal retrieval) are averaged to one row per file.
-FEATURES.npz holds `video` and/or `audio` (float32 N x D) and the manifest's `path`, `label`,
-`split`, `group` columns.
+FEATURES.npz holds `video` and/or `audio` (float32 N x D), the manifest's `path`, `label`, `split`,
+`group` columns, and the model's identity and the feature space (`model`, `space`): `avssl eval
+retrieval --cross-modal` takes only files of --space embedding (backbone audio and video features
+live in unrelated spaces: cross-modal recall on them is chance). --device auto (the default) runs on
+CUDA when available, else MPS, else the CPU. A progress bar on a terminal (else a log line every 30 s).
 --modality both keeps only files with both streams (listed in the summary as left out); a file that
 fails to decode is skipped and listed, and --strict stops on it (exit 1). A JSON summary goes to
 stdout and to FEATURES.npz's name with `.json` appended.
@@ -29,6 +32,7 @@ import sys
 import time
 
 from avssl.errors import UsageError
+from avssl.models.device import DEVICE_HELP
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +54,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cross-modal retrieval)")
     parser.add_argument("--batch", type=int, default=32, metavar="N", help="clips per model batch (default 32)")
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="decoding processes (default 2; 0: main)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--strict", action="store_true", help="stop with exit 1 on the first file that fails")
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from avssl.data.manifest import Manifest
     from avssl.evaluate.extract import ExtractionStopped, extract_features
     from avssl.evaluate.features import file_sha256, save_features
-    from avssl.evaluate.model_loading import load_model
+    from avssl.evaluate.model_loading import load_model, model_identity
+    from avssl.models.device import resolve_device
 
     if not os.path.isfile(args.data):
         raise UsageError(f"--data {args.data}: manifest not found")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {args.device}: CUDA is not available here")
+    args.device = resolve_device(args.device)
     try:
         manifest = Manifest.load(args.data)
     except (ValueError, KeyError) as err:
@@ -94,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     rows = manifest.take(result.rows)
     save_features(args.out, path_column=rows.strings("path"), label=rows.strings("label"),
-                  split=rows.strings("split"), group=rows.strings("group"), video=result.video, audio=result.audio)
+                  split=rows.strings("split"), group=rows.strings("group"), video=result.video, audio=result.audio,
+                  model=model_identity(args.checkpoint, args.space), space=args.space)
     for name in ("video", "audio"):
         value = getattr(result, name)
         if value is not None:

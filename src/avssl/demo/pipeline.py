@@ -6,6 +6,8 @@ probe on the ESC-style folds, and cross-modal retrieval (audio <-> video of the 
 joint embedding space over all UCF-style clips. AVTS and temporal-av also get their own pretext
 judged on the UCF-style clips, which no method pretrains on: in-sync vs out-of-sync accuracy
 (avssl.evaluate.sync), and direction and order accuracy of the heads (avssl.evaluate.pretext).
+Pretraining runs the online probe on the UCF-style clips (kNN top-1 every steps/10 steps: the
+learning curve of the report).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avssl.demo.comparison import compare
+from avssl.demo.provenance import demo_provenance, method_provenance
 from avssl.demo.report import SUMMARY_ROWS, write_demo_report
 from avssl.errors import UsageError
 
@@ -40,23 +44,10 @@ class DemoPlan:
 QUICK = DemoPlan(scale="default", steps=300, ucf_clips=2, esc_clips=3)
 FULL = DemoPlan(scale="default", steps=600, ucf_clips=3, esc_clips=5)
 
-# (evaluation, metric) rows of the report's table; the first of each evaluation is its headline metric.
-# An evaluation a method does not get (avts_sync for all but avts) has no rows.
-HEADLINE = {
-    "ucf_video_linear": ("top1", "top5"),
-    "esc_audio_linear": ("top1", "top5"),
-    # the median rank, not recall@1: recall@1 counts a handful of hits, the median rank uses every
-    # query's rank
-    "cross_modal_retrieval": ("median_rank", "recall@1", "recall@5", "a2v_median_rank", "v2a_median_rank"),
-    "avts_sync": ("all", "easy", "hard"),
-    "temporal_pretext": ("mean", "video_direction", "audio_direction", "video_order", "audio_order", "av_order"),
-}
 SYNC_METHODS = ("avts",)  # methods trained to tell in-sync from shifted audio
 PRETEXT_METHODS = ("temporal-av",)  # methods with direction and order heads (avssl.evaluate.pretext)
 SYNC_WINDOWS_PER_FILE = 2
 UCF_SPLITS = (1, 2, 3)  # the video probe is the mean over the three official-style splits
-TIE_TOLERANCE = 1e-9
-LOWER_IS_BETTER = {"median_rank", "a2v_median_rank", "v2a_median_rank"}
 
 
 def _stage(name: str, started: float) -> None:
@@ -91,12 +82,13 @@ def build_manifests(world_dir: str, out_dir: str, workers: int) -> dict[str, str
 
 
 def extract(checkpoint: str, manifest_path: str, out_path: str, modality: str, clips: int, space: str,
-            workers: int):
-    """Features of a manifest with `checkpoint` (a last.ckpt or random:CONFIG), saved and returned."""
+            workers: int, overrides: list[str] | tuple[str, ...] = ()):
+    """Features of a manifest with `checkpoint` (a last.ckpt or random:CONFIG with config `overrides`),
+    saved and returned."""
     from avssl.evaluate.extract import extract_to_file
 
     return extract_to_file(checkpoint, manifest_path, out_path, modality=modality, clips_per_video=clips,
-                           space=space, workers=workers)
+                           space=space, workers=workers, overrides=overrides)
 
 
 def sync_eval_pairs(manifest_path: str, config_name: str):
@@ -136,9 +128,11 @@ def ucf_split_features(features, world_dir: str) -> list:
 
 
 def evaluate_model(checkpoint: str, manifests: dict[str, str], world_dir: str, feat_dir: str, plan: DemoPlan,
-                   workers: int, sync_pairs=None, pretext_table=None) -> dict[str, dict]:
+                   workers: int, sync_pairs=None, pretext_table=None, overrides: list[str] | tuple[str, ...] = ()
+                   ) -> dict[str, dict]:
     """The evaluations of one model (avts_sync when `sync_pairs` are given, temporal_pretext when
-    `pretext_table` is); every value a plain number."""
+    `pretext_table` is); every value a plain number, counts as ints. `overrides`: config keys of a
+    random:CONFIG model (its seed)."""
     from avssl.evaluate import linear, protocols, retrieval
     from avssl.evaluate.model_loading import load_model
     from avssl.evaluate.pretext import pretext_accuracy
@@ -146,11 +140,11 @@ def evaluate_model(checkpoint: str, manifests: dict[str, str], world_dir: str, f
 
     os.makedirs(feat_dir, exist_ok=True)
     ucf = extract(checkpoint, manifests["ucf1"], os.path.join(feat_dir, "ucf1.npz"), "both", plan.ucf_clips,
-                  "backbone", workers)
+                  "backbone", workers, overrides)
     joint = extract(checkpoint, manifests["ucf1"], os.path.join(feat_dir, "ucf1_joint.npz"), "both",
-                    plan.ucf_clips, "embedding", workers)
+                    plan.ucf_clips, "embedding", workers, overrides)
     esc = extract(checkpoint, manifests["esc"], os.path.join(feat_dir, "esc.npz"), "audio", plan.esc_clips,
-                  "backbone", workers)
+                  "backbone", workers, overrides)
     results = {}
     _, runs = protocols.build_runs(ucf_split_features(ucf, world_dir), "splits")
     results["ucf_video_linear"] = linear.evaluate_linear(runs, "video")
@@ -160,57 +154,33 @@ def evaluate_model(checkpoint: str, manifests: dict[str, str], world_dir: str, f
     results["esc_audio_linear"]["n_classes"] = len(np.unique(esc.label))
     results["cross_modal_retrieval"] = retrieval.evaluate_cross_modal(joint, ks=(1, 5, 10))
     if sync_pairs is not None:
-        results["avts_sync"] = sync_accuracy(load_model(checkpoint, "cpu").method, sync_pairs)
+        results["avts_sync"] = sync_accuracy(load_model(checkpoint, "cpu", overrides).method, sync_pairs)
     if pretext_table is not None:
-        results["temporal_pretext"] = pretext_accuracy(load_model(checkpoint, "cpu").method, pretext_table)
-    return {name: {k: float(v) for k, v in r.items() if isinstance(v, (int, float, np.number))}
+        results["temporal_pretext"] = pretext_accuracy(load_model(checkpoint, "cpu", overrides).method, pretext_table)
+    return {name: {k: _plain(v) for k, v in r.items() if isinstance(v, (int, float, np.number))}
             for name, r in results.items()}
 
 
-def chance_level(evaluation: str, metric: str, values: dict) -> float:
-    """What guessing scores: 1/C (top-k: k/C), k/N for recall@k and (N + 1)/2 for the median rank
-    over a gallery of N, 0.5 for a sync decision."""
-    if evaluation == "avts_sync":
-        return 0.5
-    if evaluation == "temporal_pretext":
-        return values[f"chance_{metric}"]
-    if metric.startswith("top"):
-        c = values["n_classes"]
-        return min(int(metric[3:]), c) / c
-    n = values["n_queries"]
-    if metric.endswith("median_rank"):
-        return (n + 1) / 2
-    return min(int(metric.split("@")[1]), n) / n
+def _plain(value):
+    """A count stays an int in results.json (12, not 12.0); every other number is a float."""
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)
 
 
-def compare(pretrained: dict[str, dict], random: dict[str, dict]) -> list[dict]:
-    """One row per (evaluation, metric) of HEADLINE: both values, chance, and whether pretrained is better."""
-    rows = []
-    for evaluation, metrics in HEADLINE.items():
-        if evaluation not in pretrained:
-            continue
-        for metric in metrics:
-            p, r = pretrained[evaluation][metric], random[evaluation][metric]
-            # a tie is not better: means over splits of equal accuracies can differ in the last bit
-            margin = TIE_TOLERANCE * max(1.0, abs(p), abs(r))
-            better = p < r - margin if metric in LOWER_IS_BETTER else p > r + margin
-            rows.append({"evaluation": evaluation, "metric": metric, "pretrained": p, "random": r,
-                         "chance": chance_level(evaluation, metric, pretrained[evaluation]),
-                         "pretrained_better": bool(better), "headline": metric == metrics[0]})
-    return rows
-
-
-def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2, seed: int = 0) -> dict:
-    """The whole demo into out_dir; returns the results (also written to out_dir/results.json)."""
-    from avssl.config.bundled import resolve_config_path
+def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2, seed: int = 0,
+             seeds: int = 1) -> dict:
+    """The whole demo into out_dir; returns the results (also written to out_dir/results.json).
+    `seeds` > 1: pretraining and evaluation once per training seed 0..seeds-1 (config key `seed`, which
+    also seeds the random initialisation), each method's entry the mean and spread over them."""
     from avssl.data.synthetic import generate_world, preset
-    from avssl.methods.configs import load_config
-    from avssl.methods.registry import method_class
-    from avssl.train.engine import pretrain
+    from avssl.demo.seeds import aggregate_method
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise UsageError(f"--method: unknown method(s) {unknown}; choose from {', '.join(METHODS)} or all")
+    if seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {seeds}")
     started = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
     world_dir = os.path.join(out_dir, "world")
@@ -219,31 +189,17 @@ def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2,
     _stage("probing", started)
     manifests = build_manifests(world_dir, out_dir, workers)
     results: dict = {"scale": plan.scale, "steps": plan.steps, "seed": seed, "methods": {}}
+    if seeds > 1:
+        results["seeds"] = list(range(seeds))
     for method in methods:
-        config_name = f"{method}-tiny"
-        run_dir = os.path.join(out_dir, "runs", method)
-        _stage(f"pretraining {config_name} for {plan.steps} steps into {run_dir}", started)
-        config = load_config(resolve_config_path(config_name), [f"trainer.max_steps={plan.steps}",
-                                                                f"data.num_workers={workers}"])
-        t0 = time.perf_counter()
-        checkpoint = str(pretrain(config, manifests["pretrain"], run_dir))
-        train_s = time.perf_counter() - t0
-        own = {"sync_pairs": sync_eval_pairs(manifests["ucf1"], config_name) if method in SYNC_METHODS else None,
-               "pretext_table": manifest_table(manifests["ucf1"]) if method in PRETEXT_METHODS else None}
-        _stage(f"{method}: features and evaluation of the pretrained model", started)
-        pre = evaluate_model(checkpoint, manifests, world_dir, os.path.join(out_dir, "features", method), plan,
-                             workers, **own)
-        _stage(f"{method}: features and evaluation of random:{config_name}", started)
-        rnd = evaluate_model(f"random:{config_name}", manifests, world_dir,
-                             os.path.join(out_dir, "features", f"{method}-random"), plan, workers, **own)
-        results["methods"][method] = {"config": config_name, "checkpoint": checkpoint,
-                                      "train_seconds": round(train_s, 1), "pretrained": pre, "random": rnd,
-                                      "comparison": compare(pre, rnd),
-                                      "loss_terms": loss_term_columns(method),
-                                      "chance": method_class(method).chance_levels(config),
-                                      "loss": _loss_summary(os.path.join(run_dir, "metrics.csv"),
-                                                            loss_term_columns(method))}
+        if seeds == 1:
+            results["methods"][method] = run_method(method, method, None, out_dir, plan, manifests, workers, started)
+            continue
+        per_seed = [run_method(method, f"{method}-seed{s}", s, out_dir, plan, manifests, workers, started)
+                    for s in range(seeds)]
+        results["methods"][method] = aggregate_method(per_seed, list(range(seeds)))
     results["seconds"] = round(time.perf_counter() - started, 1)
+    results["provenance"] = demo_provenance(results, manifests, plan, workers)
     _stage("writing the report", started)
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2, allow_nan=True)
@@ -251,6 +207,45 @@ def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2,
     write_demo_report(results, out_dir)
     _stage(f"done: {os.path.join(out_dir, 'report.md')}", started)
     return results
+
+
+def run_method(method: str, name: str, train_seed: int | None, out_dir: str, plan: DemoPlan,
+               manifests: dict[str, str], workers: int, started: float) -> dict:
+    """Pretrain METHOD-tiny into out_dir/runs/NAME (config seed `train_seed` when given), evaluate it
+    and random:METHOD-tiny (the same seed), and return the method's entry of results.json."""
+    from avssl.config.bundled import resolve_config_path
+    from avssl.methods.configs import load_config
+    from avssl.methods.registry import method_class
+    from avssl.train.engine import pretrain
+
+    config_name = f"{method}-tiny"
+    overrides = [] if train_seed is None else [f"seed={train_seed}"]
+    run_dir, world_dir = os.path.join(out_dir, "runs", name), os.path.join(out_dir, "world")
+    _stage(f"pretraining {config_name} {' '.join(overrides)} for {plan.steps} steps into {run_dir}", started)
+    # the online probe (kNN top-1 on the UCF-style clips, logged as probe/knn_top1): the learning curve
+    probe = [f"probe.manifest={os.path.abspath(manifests['ucf1'])}", f"probe.every_n_steps={max(1, plan.steps // 10)}"]
+    config = load_config(resolve_config_path(config_name), [f"trainer.max_steps={plan.steps}",
+                                                            f"data.num_workers={workers}", *probe, *overrides])
+    t0 = time.perf_counter()
+    checkpoint = str(pretrain(config, manifests["pretrain"], run_dir))
+    train_s = time.perf_counter() - t0
+    own = {"sync_pairs": sync_eval_pairs(manifests["ucf1"], config_name) if method in SYNC_METHODS else None,
+           "pretext_table": manifest_table(manifests["ucf1"]) if method in PRETEXT_METHODS else None}
+    features = {side: os.path.join(out_dir, "features", name if side == "pretrained" else f"{name}-random")
+                for side in ("pretrained", "random")}
+    _stage(f"{name}: features and evaluation of the pretrained model", started)
+    pre = evaluate_model(checkpoint, manifests, world_dir, features["pretrained"], plan, workers, **own)
+    random_spec = f"random:{config_name}"
+    _stage(f"{name}: features and evaluation of {random_spec} {' '.join(overrides)}", started)
+    rnd = evaluate_model(random_spec, manifests, world_dir, features["random"], plan, workers,
+                         overrides=overrides, **own)
+    return {"config": config_name, "checkpoint": checkpoint, "train_seconds": round(train_s, 1),
+            "pretrained": pre, "random": rnd, "comparison": compare(pre, rnd),
+            "loss_terms": loss_term_columns(method),
+            "chance": {**method_class(method).chance_levels(config),
+                       "probe/knn_top1": 1 / pre["ucf_video_linear"]["n_classes"]},
+            "loss": _loss_summary(os.path.join(run_dir, "metrics.csv"), loss_term_columns(method)),
+            "provenance": method_provenance(config, checkpoint, features, train_seed)}
 
 
 def loss_term_columns(method: str) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from avssl.data.clip_io import read_audio_clip, read_frames, read_video_clip
 from avssl.data.sampling import evenly_spaced_starts
 from avssl.data.transforms import resize_short_side, to_channels_first
 from avssl.errors import UsageError
+from avssl.evaluate.progress import progress
 from avssl.media import MediaError, MediaReader
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ def extract_features(manifest: Any, method: Any, config: Config, *, modality: st
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, **extra)
     pool = FileFeaturePool(video_fn if need_video else None, audio_fn if need_audio else None, batch_size, device)
     kept: list[int] = []
-    for item in loader:
+    for item in progress(loader, len(dataset), "extract"):
         path = dataset.paths[item["index"]]
         if item["error"]:
             result.failures.append({"path": path, "reason": item["error"]})
@@ -259,23 +260,25 @@ def extract_features(manifest: Any, method: Any, config: Config, *, modality: st
 
 
 def extract_to_file(checkpoint: str, manifest_path: str, out_path: str, *, modality: str = "both",
-                    clips_per_video: int = 1, space: str = "backbone", workers: int = 0) -> Any:
+                    clips_per_video: int = 1, space: str = "backbone", workers: int = 0,
+                    device: str = "cpu", overrides: list[str] | tuple[str, ...] = ()) -> Any:
     """Features of a manifest's files with `checkpoint` (a last.ckpt or random:CONFIG), written to
     `out_path` (.npz) and returned as avssl.evaluate.features.Features. Files that fail to decode are
     logged and left out; none giving features is an error."""
     from avssl.data.manifest import Manifest
     from avssl.evaluate.features import load_features, save_features
-    from avssl.evaluate.model_loading import load_model
+    from avssl.evaluate.model_loading import load_model, model_identity
 
-    model = load_model(checkpoint, "cpu")
+    model = load_model(checkpoint, device, overrides)
     manifest = Manifest.load(manifest_path)
     result = extract_features(manifest, model.method, model.config, modality=modality, clips_per_video=clips_per_video,
-                              workers=workers, space=space)
+                              workers=workers, space=space, device=device)
     if len(result.rows) == 0:
         raise RuntimeError(f"{manifest_path}: no file gave features with {checkpoint}")
     if result.failures:
         log.warning("%d files of %s failed to decode: %s", len(result.failures), manifest_path, result.failures)
     rows = manifest.take(result.rows)
     save_features(out_path, path_column=rows.strings("path"), label=rows.strings("label"),
-                  split=rows.strings("split"), group=rows.strings("group"), video=result.video, audio=result.audio)
+                  split=rows.strings("split"), group=rows.strings("group"), video=result.video, audio=result.audio,
+                  model=model_identity(checkpoint, space, overrides), space=space)
     return load_features(out_path)

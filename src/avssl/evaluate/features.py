@@ -1,8 +1,13 @@
 """Features files: the .npz written by `avssl extract` and read by every `avssl eval` verb.
 
-A features file holds `video` and/or `audio` (float32 [N, D]) and the string columns `path`, `label`,
-`split`, `group` ([N] each, from the manifest the features were extracted from). Strings are stored as
-numpy unicode arrays so the file loads with `np.load(allow_pickle=False)`.
+A features file holds `video` and/or `audio` (float32 [N, D], D >= 1) and the string columns `path`,
+`label`, `split`, `group` ([N] each, from the manifest the features were extracted from), and, when
+`avssl extract` wrote it, `model`: one string that identifies the model and feature space (files of one
+model share it; evaluations refuse to average files of different models), and `space`: the feature
+space of the rows, `backbone` (the encoders' outputs: linear probe, kNN, class retrieval) or `embedding`
+(the projection heads' L2-normalised outputs, where audio and video are compared: cross-modal
+retrieval). Strings are stored as numpy unicode arrays so the file loads with
+`np.load(allow_pickle=False)`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from avssl.errors import UsageError
 
 MODALITY_ARRAYS = ("video", "audio")
 STRING_ARRAYS = ("path", "label", "split", "group")
+SCALAR_STRINGS = ("model", "space")  # one string each, optional (files written before avssl recorded them)
+JOINT_SPACE = "embedding"  # the space where audio and video rows are comparable
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ class Features:
     video: np.ndarray | None = None
     audio: np.ndarray | None = None
     source: str = ""
+    model: str = ""  # the model and feature space the rows come from ("" when the file does not say)
+    space: str = ""  # "backbone" or "embedding" ("" when the file does not say)
 
     def __len__(self) -> int:
         return len(self.path)
@@ -57,7 +66,7 @@ class Features:
         pick = lambda a: None if a is None else a[indices]  # noqa: E731
         return Features(path=self.path[indices], label=self.label[indices], split=self.split[indices],
                         group=self.group[indices], video=pick(self.video), audio=pick(self.audio),
-                        source=self.source)
+                        source=self.source, model=self.model, space=self.space)
 
 
 def default_modality(features: Features, modality: str | None) -> str:
@@ -71,10 +80,13 @@ def default_modality(features: Features, modality: str | None) -> str:
 
 
 def save_features(path: str | os.PathLike, *, path_column, label, split, group,
-                  video: np.ndarray | None = None, audio: np.ndarray | None = None) -> str:
+                  video: np.ndarray | None = None, audio: np.ndarray | None = None, model: str = "",
+                  space: str = "") -> str:
     """Write a features file (uncompressed .npz) after validating it; returns the path written.
 
-    video / audio: [N, D] float arrays (at least one); path_column, label, split, group: N strings.
+    video / audio: [N, D] float arrays (at least one); path_column, label, split, group: N strings;
+    model: what identifies the model and feature space (see the module docstring), "" for unknown;
+    space: "backbone" or "embedding", "" for unknown.
     """
     path = os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
@@ -83,6 +95,9 @@ def save_features(path: str | os.PathLike, *, path_column, label, split, group,
     for name, value in (("video", video), ("audio", audio)):
         if value is not None:
             arrays[name] = np.asarray(value, dtype=np.float32)
+    for name, value in (("model", model), ("space", space)):
+        if value:
+            arrays[name] = np.asarray(str(value))
     _validate(arrays, path)
     with open(path, "wb") as f:  # np.savez appends .npz to a bare name; a file object keeps the name given
         np.savez(f, **arrays)
@@ -101,7 +116,8 @@ def load_features(path: str | os.PathLike) -> Features:
         raise UsageError(f"{path}: not a readable features .npz ({err})") from None
     _validate(arrays, path)
     strings = {name: arrays[name].astype(str) for name in STRING_ARRAYS}
-    return Features(**strings, video=arrays.get("video"), audio=arrays.get("audio"), source=path)
+    scalars = {name: str(arrays[name]) if name in arrays else "" for name in SCALAR_STRINGS}
+    return Features(**strings, video=arrays.get("video"), audio=arrays.get("audio"), source=path, **scalars)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -120,6 +136,10 @@ def _validate(arrays: dict[str, np.ndarray], path: str) -> None:
                          f"(has {', '.join(sorted(arrays)) or 'none'})")
     if not any(name in arrays for name in MODALITY_ARRAYS):
         raise UsageError(f"{path}: features file lacks both 'video' and 'audio' arrays")
+    for name in SCALAR_STRINGS:
+        value = arrays.get(name)
+        if value is not None and (value.ndim != 0 or value.dtype.kind not in "US"):
+            raise UsageError(f"{path}: array {name!r} must be one string, got {value.dtype} {value.shape}")
     n = len(arrays["path"])
     for name in STRING_ARRAYS:
         value = arrays[name]
@@ -133,6 +153,9 @@ def _validate(arrays: dict[str, np.ndarray], path: str) -> None:
         value = arrays[name]
         if value.ndim != 2 or value.dtype.kind != "f":
             raise UsageError(f"{path}: array {name!r} must be float [N, D], got {value.dtype} {value.shape}")
+        if value.shape[1] == 0:
+            raise UsageError(f"{path}: array {name!r} has 0 feature dimensions ({value.shape}): nothing to "
+                             "evaluate; extract it again")
         if len(value) != n:
             raise UsageError(f"{path}: array {name!r} has {len(value)} rows, 'path' has {n}")
         bad = ~np.isfinite(value).all(axis=1)
@@ -140,3 +163,20 @@ def _validate(arrays: dict[str, np.ndarray], path: str) -> None:
             first = int(np.flatnonzero(bad)[0])
             raise UsageError(f"{path}: array {name!r} has non-finite values in {int(bad.sum())} row(s), "
                              f"first row {first} ({arrays['path'][first]})")
+
+
+def require_joint_space(features: Features) -> None:
+    """UsageError unless the file holds audio and video rows of one joint space (`space` embedding):
+    audio and video backbone features live in unrelated spaces, so cross-modal retrieval on them scores
+    chance whatever the model learnt. The error says which extract command writes the joint space."""
+    extract = ("avssl extract --checkpoint CKPT --data MANIFEST.csv --out JOINT.npz --modality both "
+               "--space embedding")
+    where = features.source or "features"
+    if features.space == JOINT_SPACE:
+        return
+    if not features.space:
+        raise UsageError(f"{where}: the file does not record its feature space (written before avssl recorded "
+                         f"it), and cross-modal retrieval needs audio and video in one joint space; extract it "
+                         f"again with: {extract}")
+    raise UsageError(f"{where}: holds {features.space} features, whose audio and video live in unrelated spaces "
+                     f"(cross-modal recall on them is chance); cross-modal retrieval needs the joint space: {extract}")

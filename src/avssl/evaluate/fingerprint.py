@@ -22,6 +22,7 @@ import torch
 
 from avssl.errors import UsageError
 from avssl.evaluate.features import Features
+from avssl.evaluate.progress import progress
 from avssl.evaluate.query_transforms import DEFAULT_TRANSFORMS, AVClip, Transform
 from avssl.models.knn import cosine_similarity
 
@@ -115,7 +116,7 @@ def embed_queries(embed: Embed, references: Sequence[Reference],
     """
     transforms = DEFAULT_TRANSFORMS if transforms is None else transforms
     ref_x, query_x, query_true, query_transform = [], [], [], []
-    for i, ref in enumerate(references):
+    for i, ref in enumerate(progress(references, len(references), "fingerprint: embed", "reference")):
         ref_x.append(_vector(embed(ref.clip.video, ref.clip.audio), ref.id))
         for name, transform in transforms.items():
             query = transform(ref.clip, np.random.default_rng([seed, i]))

@@ -24,6 +24,7 @@ from avssl.data.sampling import evenly_spaced_starts
 from avssl.data.transforms import center_crop, resize_short_side, to_channels_first
 from avssl.errors import UsageError
 from avssl.evaluate.fingerprint import Reference, evaluate_fingerprinting
+from avssl.evaluate.progress import progress
 from avssl.evaluate.query_transforms import DEFAULT_TRANSFORMS, AVClip, Transform
 from avssl.media import MediaError, MediaReader
 
@@ -50,7 +51,7 @@ def load_references(manifest: Any, config: Config, seconds: float, limit: int | 
         rows = rows[:limit]
     references, failures = [], []
     paths, durations = manifest.strings("path"), np.asarray(manifest.column("duration"), dtype=np.float64)
-    for i in rows:
+    for i in progress(rows, len(rows), "fingerprint: decode references"):
         path = str(paths[i])
         start = evenly_spaced_starts(float(durations[i]), seconds, 1, clip.fps)[0]
         try:

@@ -43,8 +43,10 @@ class ProbeResult:
 def group_folds(groups: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, validation) index pairs: groups shuffled by `seed`, group i goes to fold i mod n_splits.
 
-    n_splits is capped by the number of distinct groups; fewer than 2 groups is an error.
+    n_splits is capped by the number of distinct groups; n_splits or groups below 2 are errors.
     """
+    if n_splits < 2:
+        raise UsageError(f"--cv must be at least 2 (folds of the training side that choose C), got {n_splits}")
     unique, inverse = np.unique(groups, return_inverse=True)
     n_splits = min(n_splits, len(unique))
     if n_splits < 2:
@@ -87,6 +89,23 @@ def topk_accuracy(scores: np.ndarray, y_true: np.ndarray, k: int) -> float:
     return float(np.mean((top == y_true[:, None]).any(axis=1)))
 
 
+def unseen_classes(labels_test: np.ndarray, classes: list[str]) -> list[str]:
+    """The test labels that no training row has (sorted): such rows can only count as errors."""
+    return sorted(set(labels_test.tolist()) - set(classes))
+
+
+def unseen_warning(run: Run, unseen: list[str], labels_test: np.ndarray) -> list[str]:
+    """[] or one line for a result's `warnings`: how many test rows of `run` have an unseen class."""
+    if not unseen:
+        return []
+    rows = int(np.isin(labels_test, unseen).sum())
+    shown = ", ".join(repr(c) for c in unseen[:5]) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
+    message = (f"{run.features.source} ({run.name}): {rows} test row(s) of {len(unseen)} class(es) absent from "
+               f"training ({shown}) count as errors")
+    log.warning("%s", message)
+    return [message]
+
+
 def linear_probe(x_train: np.ndarray, labels_train: np.ndarray, x_test: np.ndarray, labels_test: np.ndarray,
                  groups_train: np.ndarray, cs=DEFAULT_CS, cv: int = 5, seed: int = 0) -> ProbeResult:
     """Fit the probe on x_train [N, D] (string labels [N]) and score x_test [M, D] (labels [M])."""
@@ -96,9 +115,6 @@ def linear_probe(x_train: np.ndarray, labels_train: np.ndarray, x_test: np.ndarr
     index = {name: i for i, name in enumerate(classes)}
     y_train = np.array([index[v] for v in labels_train.tolist()], dtype=np.int64)
     y_test = np.array([index.get(v, -1) for v in labels_test.tolist()], dtype=np.int64)
-    unseen = int((y_test == -1).sum())
-    if unseen:
-        log.warning("%d test rows have a class absent from training; they count as errors", unseen)
     # one BLAS thread: scipy's L-BFGS-B was 5-10x slower with two OpenBLAS threads on 2 cores, even
     # for 4000 x 512 features (docs/evaluation.md)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -113,22 +129,30 @@ def linear_probe(x_train: np.ndarray, labels_train: np.ndarray, x_test: np.ndarr
 def evaluate_linear(runs: list[Run], modality: str, cs=DEFAULT_CS, cv: int = 5, seed: int = 0) -> dict:
     """Probe every run; `top1`/`top5` are the means over runs, `runs` the per-run numbers.
 
-    The returned dict also holds `_confusion` (classes, y_true, y_pred of the first run) for reports.
+    Test rows of a class absent from training count as errors: each run lists those classes in
+    `unseen_test_classes` and `warnings` says so. The returned dict also holds `_confusion` (classes,
+    y_true, y_pred of the first run) for reports.
     """
-    per_run, first = [], None
+    per_run, first, warnings = [], None, []
     for run in runs:
         f = run.features
         x = f.matrix(modality)
         result = linear_probe(x[run.train], f.label[run.train], x[run.test], f.label[run.test],
                               f.groups()[run.train], cs, cv, seed)
         log.info("%s: top1 %.4f top5 %.4f (C=%g)", run.name, result.top1, result.top5, result.c)
+        unseen = unseen_classes(f.label[run.test], result.classes)
         per_run.append({"name": run.name, "top1": result.top1, "top5": result.top5, "c": result.c,
                         "n_train": int(len(run.train)), "n_test": int(len(run.test)),
-                        "cv_top1": {f"{c:g}": s for c, s in result.cv_scores.items()}})
+                        "n_classes": len(result.classes),
+                        "cv_top1": {f"{c:g}": s for c, s in result.cv_scores.items()},
+                        "unseen_test_classes": unseen})
+        warnings += unseen_warning(run, unseen, f.label[run.test])
         first = first or result
     return {
         "top1": float(np.mean([r["top1"] for r in per_run])),
         "top5": float(np.mean([r["top5"] for r in per_run])),
+        "n_classes": max(r["n_classes"] for r in per_run),  # chance of top-k: k / n_classes
         "runs": per_run,
+        "warnings": warnings,
         "_confusion": {"classes": first.classes, "y_true": first.y_true, "y_pred": first.y_pred},
     }

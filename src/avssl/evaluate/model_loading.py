@@ -71,8 +71,11 @@ def _load_checkpoint(path: str, overrides) -> tuple[Any, Config, int | None]:
         raise UsageError(f"--checkpoint {path}: file not found (or give random:CONFIG for the baseline)")
     try:
         payload = safe_load(path)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        raise UsageError(f"--checkpoint {path}: not a loadable checkpoint ({type(err).__name__}: {err})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+            pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        # a text file or other bytes make torch's unpickler fail in many ways (KeyError for a text file)
+        reason = str(err).splitlines()[0] if str(err) else "unreadable"
+        raise UsageError(f"--checkpoint {path}: not a loadable checkpoint ({type(err).__name__}: {reason})") from None
     if not isinstance(payload, dict) or "avssl_config" not in payload or "state_dict" not in payload:
         raise UsageError(f"--checkpoint {path}: not a checkpoint of `avssl pretrain` (no avssl_config/state_dict)")
     check_training_format_version(payload, path)
@@ -83,6 +86,7 @@ def _load_checkpoint(path: str, overrides) -> tuple[Any, Config, int | None]:
         method = AVCLFinetune(config, int(payload["avssl_num_classes"]), payload.get("avssl_class_names"))
     else:
         method = method_class(config.method.name)(config)
+    _check_shapes(method, payload["state_dict"], path, config.method.name)
     missing, unexpected = method.load_state_dict(payload["state_dict"], strict=False)
     if missing:
         raise UsageError(f"--checkpoint {path}: weights missing for the {config.method.name} model, "
@@ -90,3 +94,31 @@ def _load_checkpoint(path: str, overrides) -> tuple[Any, Config, int | None]:
     if unexpected:
         log.warning("%s: %d checkpoint tensors unused by the model, first %r", path, len(unexpected), unexpected[0])
     return method, config, payload.get("global_step")
+
+
+def _check_shapes(method: Any, state_dict: Any, path: str, name: str) -> None:
+    """UsageError naming the first tensor whose shape differs from the model's (torch would raise a
+    RuntimeError listing them all): weights of another architecture or config."""
+    if not isinstance(state_dict, dict):
+        raise UsageError(f"--checkpoint {path}: 'state_dict' is a {type(state_dict).__name__}, not a mapping of tensors")
+    own = method.state_dict()
+    for key, value in state_dict.items():
+        if key in own and (not isinstance(value, torch.Tensor) or value.shape != own[key].shape):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise UsageError(f"--checkpoint {path}: {key!r} is {shape} in the file but {tuple(own[key].shape)} in "
+                             f"the {name} model its config describes: the weights do not fit the architecture")
+
+
+def model_identity(checkpoint: str, space: str, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """What identifies the features a model gives, for features files: the checkpoint's content hash
+    (or `random:CONFIG` and its config overrides, e.g. its seed) and the feature space; the same
+    weights copied elsewhere keep their identity."""
+    import hashlib
+
+    if checkpoint.startswith(RANDOM_PREFIX):
+        return " ".join([checkpoint, *overrides]) + f"; space={space}"
+    digest = hashlib.sha256()
+    with open(checkpoint, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return f"checkpoint sha256={digest.hexdigest()[:16]}; space={space}"

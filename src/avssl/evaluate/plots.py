@@ -25,18 +25,25 @@ def confusion_matrix(classes: list[str], y_true: np.ndarray, y_pred: np.ndarray)
 
 
 def plot_confusion(classes: list[str], y_true: np.ndarray, y_pred: np.ndarray, path: str) -> str:
-    """Row-normalised confusion matrix as a heat map; returns the PNG path."""
+    """Confusion matrix with counts in the cells (scikit-learn's ConfusionMatrixDisplay; rows: true
+    class, columns: predicted), each true class's accuracy beside its name; returns the PNG path.
+    Test rows of a class unseen in training (y_true -1) are left out of the matrix, not of the title."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     counts = confusion_matrix(classes, y_true, y_pred)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = min(4 + 0.25 * len(classes), 20)
-    fig, ax = plt.subplots(figsize=(size, size))
-    image = ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
-    if len(classes) <= 60:
-        ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(classes)), classes, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.colorbar(image, ax=ax, fraction=0.046)
+    per_class = np.diag(counts) / np.maximum(counts.sum(axis=1), 1)
+    names = [f"{c} ({a:.0%} of {n})" for c, a, n in zip(classes, per_class, counts.sum(axis=1))]
+    size = min(5 + 0.3 * len(classes), 24)
+    fig, ax = plt.subplots(figsize=(size + 2, size))
+    display = ConfusionMatrixDisplay(confusion_matrix=counts, display_labels=names)
+    display.plot(ax=ax, cmap="Blues", values_format="d", colorbar=True, xticks_rotation="vertical",
+                 include_values=len(classes) <= 30)
+    ax.set_xticklabels(list(classes), fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (accuracy of its test clips, of how many)")
+    overall = float(np.mean(y_pred == y_true)) if len(y_true) else float("nan")
+    ax.set_title(f"Confusion matrix (counts): {len(y_true)} test clips, top-1 {overall:.1%}", fontsize=9)
     return _save(fig, path)
 
 
@@ -71,6 +78,35 @@ def plot_embedding(x: np.ndarray, labels: np.ndarray, path: str, method: str = "
     else:
         fig.colorbar(scatter, ax=ax, label="class (sorted index)")
     ax.set_title(f"{method.upper()} of {len(x)} features, {len(classes)} classes")
+    return _save(fig, path)
+
+
+SPLIT_MARKERS = {"train": "o", "test": "^"}  # other split values (folds, unused): "s"
+
+
+def plot_embedding_maps(maps: list[tuple[str, np.ndarray]], labels: np.ndarray, split: np.ndarray, path: str,
+                        method: str = "pca", seed: int = 0) -> str:
+    """Side-by-side 2-D maps (e.g. the pretrained model beside its random initialisation): `maps` of
+    (title, x [N, D]) over the same rows; colour = class, marker = split (train o, test ^, other s);
+    returns the PNG path."""
+    classes, index = np.unique(labels, return_inverse=True)
+    cmap = plt.get_cmap("tab20" if len(classes) <= 20 else "turbo")
+    colour = [cmap(i if len(classes) <= 20 else i / max(len(classes) - 1, 1)) for i in index]
+    fig, axes = plt.subplots(1, len(maps), figsize=(6 * len(maps), 5.5), squeeze=False)
+    for ax, (title, x) in zip(axes[0], maps):
+        points = embed_2d(x, method, seed)
+        for value in np.unique(split):
+            rows = np.flatnonzero(split == value)
+            ax.scatter(points[rows, 0], points[rows, 1], c=[colour[r] for r in rows], s=14,
+                       marker=SPLIT_MARKERS.get(str(value), "s"), edgecolors="none")
+        ax.set_title(f"{title}: {method.upper()} of {len(x)} clips", fontsize=9)
+        ax.set_xlabel(f"{method.upper()} 1")
+        ax.set_ylabel(f"{method.upper()} 2")
+    handles = [plt.Line2D([], [], color=cmap(i if len(classes) <= 20 else i / max(len(classes) - 1, 1)),
+                          marker="o", linestyle="", label=str(c)) for i, c in enumerate(classes[:MAX_LEGEND])]
+    handles += [plt.Line2D([], [], color="grey", marker=SPLIT_MARKERS.get(str(v), "s"), linestyle="",
+                           label=f"split {v or '(none)'}") for v in np.unique(split)]
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(fig, path)
 
 

@@ -9,7 +9,9 @@ Two protocols, chosen with `--protocol` or inferred from the `split` column:
 
 `auto` picks `folds` when every split value is an integer and `splits` when "train" and "test" occur.
 Every run is checked for leaks: a source group (the `group` column, the path when empty) on both the
-training and the test side is an error, never a silently optimistic number.
+training and the test side is an error, never a silently optimistic number. Files averaged together
+must be different splits of one model (check_one_model): the same file or rows twice, or files of two
+models (their `model` entries, or their dimensions, differ) are errors.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def build_runs(feature_sets: list[Features], protocol: str = "auto") -> tuple[st
         raise UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if not feature_sets:
         raise UsageError("no features files given")
+    for f in feature_sets:
+        check_labelled(f)
     if protocol == "auto":
         found = {infer_protocol(f) for f in feature_sets}
         if len(found) > 1:
@@ -74,6 +78,25 @@ def build_runs(feature_sets: list[Features], protocol: str = "auto") -> tuple[st
         if unlabelled:
             raise UsageError(f"{run.features.source} ({run.name}): {unlabelled} train/test row(s) without a label")
     return protocol, runs
+
+
+def check_labelled(features: Features) -> None:
+    """UsageError saying what to run instead when a file has no label or no split in any row (features
+    of unlabelled files, e.g. the pretraining set): the linear probe, kNN and class retrieval need a
+    labelled set with official splits or folds."""
+    where = features.source or "features"
+    labelled = bool((features.label != "").any())
+    split = bool((features.split != "").any())
+    if labelled and split:
+        return
+    what = "no label and no split" if not labelled and not split else "no label" if not labelled else "no split"
+    raise UsageError(
+        f"{where}: {what} in any row (features of unlabelled files?): the linear probe, kNN and class retrieval "
+        "train on labelled rows of official splits or folds. Probe a labelled set (`avssl probe UCF101/ --dataset "
+        "ucf101 --split 1 --out ucf1.csv`, or `--dataset esc50` for folds), extract it "
+        "with `avssl extract --checkpoint CKPT --data ucf1.csv --out ucf1.npz` and evaluate that; unlabelled "
+        "features support `avssl eval retrieval FILE --cross-modal` (extracted with --modality both --space "
+        "embedding)")
 
 
 def split_run(features: Features) -> Run:
@@ -111,3 +134,30 @@ def check_no_group_leak(run: Run) -> None:
     if len(shared):
         raise UsageError(f"{run.features.source} ({run.name}): {len(shared)} source group(s) on both the "
                          f"training and the test side, e.g. {str(shared[0])!r}; use the official splits/folds")
+
+
+def check_one_model(feature_sets: list[Features], modalities: tuple[str, ...]) -> list[str]:
+    """UsageError when files given together cannot be averaged as splits of one model's evaluation:
+    one file (or the very same rows) twice, or files of different models (their `model` entries
+    differ, or the dimensions of `modalities`). Returns warnings for files that do not record their model."""
+    for i, a in enumerate(feature_sets):
+        for b in feature_sets[:i]:
+            if os.path.realpath(a.source) == os.path.realpath(b.source):
+                raise UsageError(f"{a.source}: given twice; give each split's features file once")
+            if a.model and b.model and a.model != b.model:
+                raise UsageError(f"{b.source} and {a.source} come from different models ({b.model!r} and "
+                                 f"{a.model!r}); evaluate each model on its own and compare with `avssl eval compare`")
+            if np.array_equal(a.path, b.path) and np.array_equal(a.split, b.split):
+                raise UsageError(f"{b.source} and {a.source} hold the same rows and splits: one split twice "
+                                 "(or one split of two models) would count as two runs")
+            for name in modalities:
+                x, y = getattr(a, name), getattr(b, name)
+                if x is not None and y is not None and x.shape[1] != y.shape[1]:
+                    raise UsageError(f"{b.source} and {a.source} have {name} features of {y.shape[1]} and "
+                                     f"{x.shape[1]} dimensions: they come from different models")
+    unknown = [f.source for f in feature_sets if not f.model]
+    if len(feature_sets) <= 1 or not unknown:
+        return []
+    warning = (f"{', '.join(unknown)}: the file does not record the model it comes from (written before avssl "
+               "recorded it): make sure all files given together come from one model")
+    return [warning]

@@ -90,8 +90,10 @@ def run_seeds(evaluate: Callable[[int], dict], seeds: Sequence[int]) -> dict:
                 out[key] = value
             continue
         values = np.array([r[key] for r in results], dtype=np.float64)
-        out[key] = float(values.mean())
-        out[f"{key}_std"] = float(values.std())
+        counts = [r[key] for r in results if isinstance(r[key], (int, np.integer))]
+        same_count = len(counts) == len(results) and len(set(counts)) == 1  # a count stays an int in the JSON
+        out[key] = int(counts[0]) if same_count else float(values.mean())
+        out[f"{key}_std"] = 0 if same_count else float(values.std())
     out["seeds"] = [int(s) for s in seeds]
     out["per_seed"] = [public(r) for r in results]
     return out
@@ -138,16 +140,18 @@ def write_report(result: dict, out_dir: str, title: str, features: Features | No
     if confusion:
         plots.plot_confusion(confusion["classes"], np.asarray(confusion["y_true"]), np.asarray(confusion["y_pred"]),
                              os.path.join(out_dir, "confusion.png"))
-        lines += ["", "## Confusion matrix (first run, row-normalised)", "", "![confusion](confusion.png)"]
+        lines += ["", "## Confusion matrix (first run: counts; each true class's accuracy beside its name)", "",
+                  "![confusion](confusion.png)"]
     if features is not None and modality is not None:
         rows = np.random.default_rng(seed).permutation(len(features))[:max_points]
-        plots.plot_embedding(features.matrix(modality)[rows], features.label[rows],
-                             os.path.join(out_dir, "embedding.png"), embedding, seed)
-        lines += ["", f"## Embedding map ({modality}, {embedding.upper()})", "", "![embedding](embedding.png)"]
+        plots.plot_embedding_maps([(f"{modality} features", features.matrix(modality)[rows])], features.label[rows],
+                                  features.split[rows], os.path.join(out_dir, "embedding.png"), embedding, seed)
+        lines += ["", f"## Embedding map ({modality}, {embedding.upper()}; colour: class, marker: split)", "",
+                  "![embedding](embedding.png)"]
     if result.get("_examples"):
-        lines += ["", "## Retrieval examples", ""] + _examples_table(result["_examples"])
-    if metrics_csv and plots.plot_loss_curves(metrics_csv, os.path.join(out_dir, "loss.png")):
-        lines += ["", "## Loss curves", "", f"From `{metrics_csv}`.", "", "![loss](loss.png)"]
+        lines += ["", "## Retrieval examples"] + _examples_table(result["_examples"])
+    if metrics_csv:
+        lines += _run_sections(metrics_csv, out_dir)
     if "provenance" in result:
         lines += ["", "## Provenance", "", "```json", json.dumps(public(result["provenance"]), indent=2), "```"]
     write_json(result, os.path.join(out_dir, "result.json"))
@@ -165,36 +169,27 @@ def _table(rows: list[dict]) -> list[str]:
 
 
 def _examples_table(examples: list[dict]) -> list[str]:
-    n = max(len(e["results"]) for e in examples)
-    out = ["| query (label) | " + " | ".join(f"top-{i + 1}" for i in range(n)) + " |", "|" + " --- |" * (n + 1)]
-    for e in examples:
-        cells = [f"{'✓' if r['hit'] else '✗'} {os.path.basename(r['path'])} ({r['label']})" for r in e["results"]]
-        out.append(f"| {os.path.basename(e['query'])} ({e['label']}) | " + " | ".join(cells) + " |")
+    """One table per search direction ("audio → video": an audio query ranks the video gallery)."""
+    out = []
+    for direction in dict.fromkeys(e.get("direction", "") for e in examples):
+        shown = [e for e in examples if e.get("direction", "") == direction]
+        n = max(len(e["results"]) for e in shown)
+        out += ["", f"### {direction}" if direction else "### (direction not recorded)", "",
+                "| query (label) | " + " | ".join(f"top-{i + 1}" for i in range(n)) + " |", "|" + " --- |" * (n + 1)]
+        for e in shown:
+            cells = [f"{'✓' if r['hit'] else '✗'} {os.path.basename(r['path'])} ({r['label']})" for r in e["results"]]
+            out.append(f"| {os.path.basename(e['query'])} ({e['label']}) | " + " | ".join(cells) + " |")
     return out
 
 
-def comparison_table(entries: Sequence[tuple[str, str, dict]], metrics: Sequence[str] | None = None) -> list[str]:
-    """Markdown lines comparing models side by side: entries of (model, evaluation, result); one row
-    per (evaluation, metric), one column per model, in first-seen order. `metrics` defaults to the
-    numeric top-level keys of each result (not `seed`, counts `n_*` or `*_std`); a metric no model of
-    an evaluation has is not shown there; a std is shown as ±."""
-    models = list(dict.fromkeys(model for model, _, _ in entries))
-    evaluations = list(dict.fromkeys(evaluation for _, evaluation, _ in entries))
-    table = {(model, evaluation): result for model, evaluation, result in entries}
-    lines = ["| evaluation | metric | " + " | ".join(models) + " |", "|" + " --- |" * (len(models) + 2)]
-    for evaluation in evaluations:
-        keys: list[str] = []
-        for model in models:
-            result = table.get((model, evaluation), {})
-            wanted = metrics or [k for k, v in result.items() if _is_number(v) and k != "seed"
-                                 and not k.startswith("n_") and not k.endswith("_std")]
-            keys += [k for k in wanted if k not in keys and k in result]
-        for key in keys:
-            cells = []
-            for model in models:
-                result = table.get((model, evaluation), {})
-                value = result.get(key)
-                std = result.get(f"{key}_std")
-                cells.append("" if value is None else _fmt(value) + ("" if std is None else " ± " + _fmt(std)))
-            lines.append(f"| {evaluation} | {key} | " + " | ".join(cells) + " |")
+def _run_sections(metrics_csv: str, out_dir: str) -> list[str]:
+    """One figure per family of the run's logged metrics (avssl.evaluate.run_plots)."""
+    from avssl.evaluate.run_plots import plot_run
+
+    figures = plot_run(metrics_csv, out_dir)
+    if not figures:
+        return []
+    lines = ["", "## Training curves", "", f"From `{metrics_csv}`, one figure per family of logged metrics."]
+    for family, png in figures:
+        lines += ["", f"### {family.title}", "", f"![{family.name}]({os.path.basename(png)})"]
     return lines

@@ -42,8 +42,24 @@ def relevance_ranks(query_x: np.ndarray, gallery_x: np.ndarray, query_keys: np.n
     return ranks
 
 
+def check_ks(ks) -> None:
+    """UsageError unless every cut-off is a whole number >= 1 (recall@0 is 0 by definition)."""
+    bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1]
+    if bad or not len(ks):
+        raise UsageError(f"--ks must be whole numbers >= 1, got {list(ks)}")
+
+
+def check_two_keys(keys: np.ndarray, what: str, where: str) -> None:
+    """UsageError when every gallery item shares one key: each would be a hit, recall 1.0 whatever the features."""
+    found = np.unique(keys)
+    if len(found) < 2:
+        raise UsageError(f"{where}: every item has the same {what} ({str(found[0]) if len(found) else 'none'!r}): "
+                         "every query would be a hit; retrieval needs at least 2")
+
+
 def recall_at_k(ranks: np.ndarray, ks=DEFAULT_KS) -> dict[str, float]:
-    """{"recall@k": share of ranks <= k} for each k."""
+    """{"recall@k": share of ranks <= k} for each k (each >= 1)."""
+    check_ks(ks)
     return {f"recall@{k}": float(np.mean(ranks <= k)) for k in ks}
 
 
@@ -54,17 +70,21 @@ def top_matches(query_x: np.ndarray, gallery_x: np.ndarray, n: int) -> np.ndarra
 
 
 def evaluate_class_retrieval(runs: list[Run], modality: str, ks=DEFAULT_KS, examples: int = 0) -> dict:
-    """Test rows query the training rows; a hit is a gallery item of the query's class. Mean over runs."""
+    """Test rows query the training rows; a hit is a gallery item of the query's class. Mean over runs.
+    UsageError for a gallery of one class (every query would score 1.0) or a cut-off below 1."""
+    check_ks(ks)
     per_run, shown = [], []
     for run in runs:
         f = run.features
         x = f.matrix(modality)
+        check_two_keys(f.label[run.train], "class", f"{f.source} ({run.name}) training side")
         ranks = relevance_ranks(x[run.test], x[run.train], f.label[run.test], f.label[run.train])
         per_run.append({"name": run.name, **recall_at_k(ranks, ks),
                         "n_queries": int(len(run.test)), "n_gallery": int(len(run.train))})
         if examples and not shown:
             shown = retrieval_examples(f, run.test[:examples], run.train, x[run.test[:examples]], x[run.train],
-                                       key="label", n=max(ks[:2]) if len(ks) > 1 else ks[0])
+                                       key="label", n=max(ks[:2]) if len(ks) > 1 else ks[0],
+                                       direction=f"{modality} → {modality} (test clips query the training clips)")
     result = {name: float(np.mean([r[name] for r in per_run])) for name in per_run[0] if name.startswith("recall@")}
     return {**result, "runs": per_run, "_examples": shown}
 
@@ -79,12 +99,14 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
     """
     if match not in MATCH_KEYS:
         raise UsageError(f"--match must be one of {MATCH_KEYS}, got {match!r}")
+    check_ks(ks)
     if subset is not None:
         features = features.take(np.flatnonzero(features.split == subset))
         if len(features) == 0:
             raise UsageError(f"{features.source}: no rows with split {subset!r}")
     audio, video = features.matrix("audio"), features.matrix("video")
     keys = {"path": features.path, "group": features.groups(), "label": features.label}[match]
+    check_two_keys(keys, f"--match {match} key", features.source or "features")
     result: dict = {"n_queries": int(len(features))}
     for name, query, gallery in (("a2v", audio, video), ("v2a", video, audio)):
         ranks = relevance_ranks(query, gallery, keys, keys)
@@ -96,21 +118,25 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
         result[f"recall@{k}"] = (result[f"a2v_recall@{k}"] + result[f"v2a_recall@{k}"]) / 2
     result["median_rank"] = (result["a2v_median_rank"] + result["v2a_median_rank"]) / 2
     if examples:
-        rows = np.arange(min(examples, len(features)))
-        result["_examples"] = retrieval_examples(features, rows, np.arange(len(features)), audio[rows], video,
-                                                 key=match, n=5)
+        rows, gallery = np.arange(min(examples, len(features))), np.arange(len(features))
+        result["_examples"] = [
+            *retrieval_examples(features, rows, gallery, audio[rows], video, key=match, n=5,
+                                direction="audio → video"),
+            *retrieval_examples(features, rows, gallery, video[rows], audio, key=match, n=5,
+                                direction="video → audio")]
     return result
 
 
 def retrieval_examples(features: Features, query_rows: np.ndarray, gallery_rows: np.ndarray,
-                       query_x: np.ndarray, gallery_x: np.ndarray, key: str, n: int) -> list[dict]:
-    """For the report: each query's path and label with its top-n gallery paths and hit marks."""
+                       query_x: np.ndarray, gallery_x: np.ndarray, key: str, n: int, direction: str) -> list[dict]:
+    """For the report: each query's path and label with its top-n gallery paths and hit marks, and the
+    `direction` of the search (e.g. "audio → video": an audio query ranks the video gallery)."""
     values = {"label": features.label, "path": features.path, "group": features.groups()}[key]
     top = top_matches(query_x, gallery_x, n)
     out = []
     for q, row in enumerate(query_rows):
         hits = [gallery_rows[j] for j in top[q]]
-        out.append({"query": str(features.path[row]), "label": str(features.label[row]),
+        out.append({"direction": direction, "query": str(features.path[row]), "label": str(features.label[row]),
                     "results": [{"path": str(features.path[g]), "label": str(features.label[g]),
                                  "hit": bool(values[g] == values[row])} for g in hits]})
     return out
