@@ -99,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"avssl {args.verb}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        from avssl.cli.outputs import disk_error_line
+
+        line = disk_error_line(err)
+        if line is None:
+            raise
+        print(f"avssl {args.verb}: error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avssl.cli.outputs import check_output
+
+    if args.out:
+        check_output(args.out, "--out")
     result = args._bench.run(args)
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)

@@ -49,8 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from avssl.cli.outputs import check_output
     from avssl.demo.pipeline import FULL, METHODS, QUICK, run_demo
     from avssl.errors import UsageError
+
+    check_output(args.out, "--out", folder=True)
 
     methods = list(METHODS) if args.method == "all" else [args.method]
     plan = QUICK if args.quick else FULL

@@ -11,7 +11,8 @@ where it compares video with audio). FILE (.parquet or .npz, by its suffix) hold
 and video and/or audio vectors, and records the space, modality, windows, the model, its
 checkpoint's sha256 and config (JSON). Files are decoded window by window: memory stays flat on long
 files. A file that cannot be decoded or lacks a needed stream is skipped and listed in the JSON
-summary (stdout, and FILE.json); --strict stops on it with exit 1.
+summary (stdout, and FILE.json); --strict stops on it with exit 1. --device auto (the default) runs on
+the best device available (CUDA, else MPS, else the CPU).
 
 examples:
   avssl embed movie.mp4 --model runs/avts-tiny --out movie.parquet
@@ -28,6 +29,8 @@ import logging
 import os
 import sys
 import time
+
+from avssl.models.device import DEVICE_HELP
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +51,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", choices=("none", "mean"), default="none",
                         help="none: one row per window (default); mean: one row per file")
     parser.add_argument("--batch", type=int, default=16, metavar="N", help="clips per model batch (default 16)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--strict", action="store_true", help="stop with exit 1 on the first file that fails")
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from avssl.cli.outputs import check_output
     from avssl.errors import UsageError
     from avssl.evaluate.embed_files import EmbedStopped, collect_inputs, embed_paths, run_metadata
     from avssl.evaluate.embed_io import check_suffix, save_embeddings
     from avssl.evaluate.pretrained import load
+    from avssl.models.device import resolve_device
 
     check_suffix(args.out)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {args.device}: CUDA is not available here")
+    check_output(args.out, "--out")  # before any decoding
+    check_output(args.out + ".json", "--out")
+    args.device = resolve_device(args.device)
     paths = collect_inputs(args.paths)
     if not paths:
         raise UsageError(f"no media files in {' '.join(args.paths)}")

@@ -230,8 +230,13 @@ def run_compare_task(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from avssl.evaluate.features import default_modality, load_features, require_joint_space
     from avssl.evaluate.protocols import check_one_model
+    from avssl.cli.outputs import check_output
     from avssl.evaluate.report import provenance, public, run_seeds, write_json, write_report
 
+    if getattr(args, "out", None):  # before the work: a result is never computed only to be lost
+        check_output(args.out, "--out")
+    if getattr(args, "report", None):
+        check_output(args.report, "--report", folder=True)
     if args.task == "fingerprint":
         return run_fingerprint_task(args)
     if args.task == "compare":

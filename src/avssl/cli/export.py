@@ -32,8 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avssl.cli.outputs import check_output
     from avssl.evaluate.export import export_model
 
+    check_output(args.out, "--out", folder=True)
     record = export_model(args.checkpoint, args.out, torchscript=args.torchscript, onnx=args.onnx, data=args.data)
     summary = {"out": args.out, "method": record["method"], "step": record["source"]["step"],
                "modules": {name: entry["file"] for name, entry in record["modules"].items()},

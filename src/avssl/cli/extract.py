@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avssl.cli.outputs import check_output
     from avssl.data.manifest import Manifest
     from avssl.evaluate.extract import ExtractionStopped, extract_features
     from avssl.evaluate.features import file_sha256, save_features
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not os.path.isfile(args.data):
         raise UsageError(f"--data {args.data}: manifest not found")
+    check_output(args.out, "--out")  # before any decoding
+    check_output(args.out + ".json", "--out")
     args.device = resolve_device(args.device)
     try:
         manifest = Manifest.load(args.data)

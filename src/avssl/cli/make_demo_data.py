@@ -32,9 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avssl.cli.outputs import check_output
     from avssl.data.synthetic.world import generate_world, is_complete
 
     cfg = preset(args.scale, seed=args.seed)
+    check_output(args.out, "OUT", folder=True)
     if is_complete(args.out, cfg):
         print(f"{args.out} already holds a complete demo world (scale {args.scale}, seed {args.seed}, "
               f"config {cfg.config_hash()}): nothing to do")

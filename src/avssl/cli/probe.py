@@ -46,10 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avssl.cli.outputs import check_output
     from avssl.data.manifest_io import manifest_format
     from avssl.data.probing import build_manifest, probe_paths
 
     manifest_format(args.out)
+    check_output(args.out, "--out")
     if args.workers is not None and args.workers < 0:
         raise UsageError(f"--workers must be >= 0, got {args.workers}")
     if not math.isfinite(args.timeout) or args.timeout <= 0:
