@@ -75,6 +75,8 @@ SKIP = {
     "avssl bench loader --data demo --recipes temporal-av --memory --samples 5000": "5000 samples: minutes",
     "avssl embed long1800.mp4 --model random:avts-tiny --out e1800.npz --modality both --space joint":
         "a 30-minute file made by the python line before it",
+    "avssl pretrain --config avts-tiny --data demo/train.csv --out runs/avts-tiny-tb trainer.logger=[csv,tensorboard]":
+        "needs the optional tensorboard package (tests/train/test_loggers.py checks the missing-package error)",
 }
 # placeholders that are not sandbox paths
 TOKENS = {

@@ -198,4 +198,4 @@ def test_bad_input_exits_2_naming_what_is_wrong(case, inputs, tmp_path, capsys):
     assert "Traceback" not in err
     for text in named:
         assert text in err, (text, err[-2000:])
-    assert not (tmp_path / "ft" / "split1.pt").exists()  # nothing trained before a later split was checked
+    assert not (tmp_path / "ft" / "split1").exists()  # nothing trained before a later split was checked

@@ -83,7 +83,7 @@ def test_allow_data_change_continues_the_epoch_in_the_new_order(tmp_path, manife
     order = ResumableDistributedSampler(12, num_replicas=1, rank=0, seed=0)
     expected = [(1, int(i)) for i in order.rank_indices(epoch=1)[4:12]] + [(2, int(i)) for i in
                                                                             order.rank_indices(epoch=2)[:4]]
-    assert [(epoch, index) for _, index, epoch in rows] == expected
+    assert [(epoch, index) for _, index, epoch, _ in rows] == expected
 
 
 def test_allow_data_change_onto_a_table_shorter_than_the_epochs_progress(tmp_path, manifest, run_dir):

@@ -32,7 +32,7 @@ def test_two_process_ddp_run_shards_each_epoch(tmp_path, manifest, tiny_config):
     consumed = {}
     for rank in (0, 1):
         for line in (keys / f"keys-rank{rank}.csv").read_text().split():
-            step, index, epoch = map(int, line.split(","))
+            step, index, epoch, _ = map(int, line.split(","))
             consumed.setdefault((rank, epoch), []).append(index)
     for epoch in range(3):
         rank0, rank1 = consumed[(0, epoch)], consumed[(1, epoch)]

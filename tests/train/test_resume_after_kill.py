@@ -96,6 +96,6 @@ def test_resume_at_epoch_end_with_workers_starts_the_next_epoch(tmp_path, manife
     pretrain(tiny(**{"trainer.max_steps": 8, "data.num_workers": 2}), manifest, run_dir)
     rows = [tuple(map(int, line.split(","))) for line in (tmp_path / "keys" / "keys-rank0.csv").read_text().split()]
     expected = ResumableDistributedSampler(8, num_replicas=1, rank=0, seed=0).rank_indices(epoch=3)
-    assert [(step, index, epoch) for step, index, epoch in rows] == [
+    assert [(step, index, epoch) for step, index, epoch, _ in rows] == [
         (6 + i // 4, int(index), 3) for i, index in enumerate(expected)
     ]

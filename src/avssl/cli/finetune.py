@@ -1,18 +1,26 @@
-"""Fine-tune a pretrained video encoder (or the AVCL audio-visual classifier) on a labelled manifest.
+"""Fine-tune a pretrained model on labelled manifests by a named protocol, on pretraining's engine.
 
-Trains every weight on the manifest's `train` rows and tests on its `test` rows: each test file's
-prediction is the average of the logits of clips_per_video clips spread uniformly over it. Give
---data once per official split (UCF101/HMDB51: 3); top-1 is reported per split and as the mean.
-CKPT is a checkpoint of `avssl pretrain` or random:CONFIG (training from scratch, the baseline).
-The model is `video` (video encoder + linear head) unless the checkpoint's method is avcl (then `av`:
-AVClassifier with AMFM fusion); model=video|av chooses. key=value options (assumed defaults):
-model=auto max_steps=200 batch_size=8 lr=0.001 weight_decay=0.0001 dropout=0.5 label_smoothing=0
-clips_per_video=3 num_workers=2 seed=0 (AdamW, cosine schedule). RUN_DIR receives result.json and,
-per split, the fine-tuned weights (`splitN.pt`). JSON result on stdout.
+RECIPE names a bundled recipe (configs/finetune/: ucf101-full, ucf101-linear, hmdb51-full,
+hmdb51-linear, esc50-audio, each with a -tiny CPU-scale sibling; `default` when --recipe is not
+given) or a YAML file; docs/evaluation.md states each value. Give --data once per official split
+(UCF101/HMDB51: 3 manifests with `train` and `test` rows); an ESC-50 recipe takes one manifest with
+the fold in its `split` column and runs its folds. Each split trains into RUN_DIR/splitN (or foldN):
+config.yaml, metrics.csv, checkpoints/last.ckpt, bad_files.csv, as `avssl pretrain` writes them; run
+the same command again and a stopped split resumes, a finished one is not trained again. Test:
+finetune.clips_per_video clips spread over each test file, logits averaged, top-1 (clip-averaged
+video-level accuracy). RUN_DIR/results.json holds each split's top1 and their mean (also on
+stdout). CKPT is a checkpoint of `avssl pretrain` or random:CONFIG (from scratch, the baseline).
+
+key=value overrides are dotted config keys (trainer.max_steps=50, finetune.mode=linear,
+trainer.devices=2 trainer.strategy=ddp, trainer.logger=[csv,tensorboard]) or the short forms
+max_steps, batch_size, num_workers, lr, weight_decay, dropout, label_smoothing, clips_per_video,
+model, mode, seed. --device (default auto: CUDA, else MPS, else CPU) sets trainer.accelerator and
+trainer.devices; overrides of those keys win. Exit codes as `avssl pretrain` (143/130 after a signal).
 
 examples:
-  avssl finetune --checkpoint runs/avts-tiny/checkpoints/last.ckpt --data ucf1.csv --out runs/ft max_steps=300
-  avssl finetune --checkpoint random:avts-tiny --data ucf1.csv --data ucf2.csv --data ucf3.csv --out runs/ft-scratch
+  avssl finetune --recipe ucf101-full --checkpoint runs/avts/checkpoints/last.ckpt --data ucf1.csv --data ucf2.csv --data ucf3.csv --out runs/ft-ucf
+  avssl finetune --recipe esc50-audio-tiny --checkpoint runs/avts-tiny/checkpoints/last.ckpt --data esc50.csv --out runs/ft-esc
+  avssl finetune --checkpoint random:avts-tiny --data ucf1.csv --out runs/ft-scratch max_steps=100
 """
 
 from __future__ import annotations
@@ -22,11 +30,17 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from avssl.cli.pretrain import run_training
 from avssl.errors import UsageError
+from avssl.models.device import DEVICE_HELP
 
 log = logging.getLogger(__name__)
+
+# what --out may hold besides the splits' run folders
+OUT_FILES = ("results.json",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,67 +48,129 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint of `avssl pretrain`, or random:CONFIG (from scratch)")
     parser.add_argument("--data", required=True, action="append", metavar="MANIFEST",
                         help="labelled manifest with train and test rows; repeat for several splits")
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for result.json and weights")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="options, e.g. max_steps=50 lr=0.01")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for the splits' runs and results.json")
+    parser.add_argument("--recipe", default="default", metavar="RECIPE",
+                        help="bundled recipe name (e.g. ucf101-full, esc50-audio-tiny) or YAML file (default: default)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides, e.g. trainer.max_steps=50 finetune.mode=linear (or max_steps=50)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--strict", action="store_true", help="stop with exit 1 on the first file that fails to decode")
 
 
-def _splits(paths: list[str], batch_size: int) -> list[tuple[str, Any, Any, dict]]:
-    """Every --data manifest read and checked before any training: (path, train rows, test rows, label
-    index) per split; a UsageError naming the manifest when one cannot serve."""
-    import numpy as np
+def device_overrides(device: str) -> list[str]:
+    """--device as trainer overrides (auto: none, the recipe's trainer.accelerator decides)."""
+    import torch
 
-    from avssl.data.manifest import Manifest
+    from avssl.models.device import resolve_device
 
-    splits = []
-    for path in paths:
-        if not os.path.isfile(path):
-            raise UsageError(f"--data {path}: manifest not found")
-        manifest = Manifest.load(path).filter("video")
-        manifest = manifest.take(np.flatnonzero(manifest.strings("label") != ""))
-        train, test = manifest.filter(None, split="train"), manifest.filter(None, split="test")
-        if len(train) == 0 or len(test) == 0:
-            raise UsageError(f"--data {path}: needs labelled rows with video in split 'train' and in 'test' "
-                             f"(has {len(train)} and {len(test)})")
-        if batch_size > len(train):
-            raise UsageError(f"--data {path}: batch_size={batch_size} is more than its {len(train)} training files")
-        splits.append((path, train, test, manifest.label_index()))
-    return splits
+    if device == "auto":
+        return []
+    chosen = torch.device(resolve_device(device))
+    if chosen.type in ("cpu", "mps"):
+        return [f"trainer.accelerator={chosen.type}", "trainer.devices=1"]
+    return ["trainer.accelerator=gpu", "trainer.devices=1" if chosen.index is None else f"trainer.devices='{chosen.index}'"]
+
+
+def check_out(folder: Path) -> None:
+    """--out is new, empty, or a fine-tuning folder (split and fold run folders, results.json)."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {folder} is a file, not a folder")
+    if not folder.exists():
+        return
+    others = sorted(p.name for p in folder.iterdir()
+                    if p.name not in OUT_FILES and not (p.is_dir() and p.name.startswith(("split", "fold"))))
+    if others:
+        raise UsageError(f"--out {folder} holds other files (e.g. {others[0]}) and is not an `avssl finetune` folder: "
+                         "give a new or empty folder")
+
+
+def build_run(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any]]:
+    """(pretrained model, run config, finetune section, splits), all checked before anything trains."""
+    from avssl.config.bundled import resolve_recipe_path
+    from avssl.config.finetune import FinetuneSection, finetune_config_dict, read_recipe
+    from avssl.config.schema import config_to_dict
+    from avssl.config.typed import from_dict
+    from avssl.evaluate.model_loading import load_model
+    from avssl.methods.configs import config_from_dict
+    from avssl.train.finetune import requirements_of
+    from avssl.train.finetune_data import read_splits
+
+    recipe = read_recipe(resolve_recipe_path(args.recipe))
+    overrides = device_overrides(args.device) + list(args.overrides)
+    loaded = load_model(args.checkpoint, "cpu")
+    plain, section = finetune_config_dict(config_to_dict(loaded.config), recipe, overrides)
+    config = config_from_dict(plain)
+    section = from_dict(FinetuneSection, section, "finetune")
+    check_out(Path(args.out))
+    splits = read_splits(list(args.data), section, requirements_of(config, section), config.data.batch_size)
+    return loaded, config, section, splits
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
+    from avssl.train.run_dir import is_launch_rank_zero
 
-    from avssl.config.overrides import apply_overrides
-    from avssl.config.typed import from_dict
-    from avssl.data.dataset import FileTable
-    from avssl.evaluate.features import file_sha256
-    from avssl.evaluate.finetune import FinetuneConfig, Finetuner
-    from avssl.evaluate.model_loading import load_model
-    from avssl.evaluate.report import provenance, public, write_json
+    logging.getLogger("lightning.pytorch").propagate = False
+    loaded, config, section, splits = build_run(args)
+    state = loaded.method.state_dict()
+    results = []
+    for split in splits:
+        code, result = run_training(lambda: _train_and_test(args, config, section, split, state), log)
+        if code != 0:
+            return code
+        results.append(result)
+    if not is_launch_rank_zero():
+        return 0  # another process of a DDP job: rank 0 tests and reports
+    out = _summary(args, loaded, config, section, results)
+    from avssl.evaluate.report import public, write_json
 
-    options = from_dict(FinetuneConfig, apply_overrides({}, args.overrides), "")
-    splits = _splits(args.data, options.batch_size)  # a bad split stops the run before the first trains
-    model = load_model(args.checkpoint, "cpu")
-    checkpoint = None if model.random_init else args.checkpoint
-    os.makedirs(args.out, exist_ok=True)
-    runs = []
-    for number, (path, train, test, index) in enumerate(splits, start=1):
-        torch.manual_seed(options.seed)
-        tuner = Finetuner(model.method, options, len(index), list(index), checkpoint, args.device)
-        losses = tuner.train(FileTable.from_manifest(train), train.label_ids(index))
-        result = tuner.test(FileTable.from_manifest(test), test.label_ids(index))
-        torch.save({"state_dict": tuner.model.state_dict(), "class_names": list(index), "model": tuner.kind},
-                    os.path.join(args.out, f"split{number}.pt"))
-        runs.append({"manifest": os.path.abspath(path), "manifest_sha256": file_sha256(path), "model": tuner.kind,
-                     "n_train": len(train), "first_loss": losses[0], "last_loss": losses[-1], **result})
-        log.info("%s: top-1 %.4f on %d test files", path, result["top1"], result["n_test"])
-    out = {"task": "finetune", "checkpoint": args.checkpoint, "checkpoint_step": model.step,
-           "top1": float(np.mean([r["top1"] for r in runs])), "runs": runs, "options": vars(options)}
-    config = {k: v for k, v in vars(args).items() if k not in ("verbose", "verb")}
-    out["provenance"] = provenance(config, options.seed, list(args.data))
-    write_json(out, os.path.join(args.out, "result.json"))
+    write_json(out, os.path.join(args.out, "results.json"))
     json.dump(public(out), sys.stdout)
     sys.stdout.write("\n")
     return 0
+
+
+def _train_and_test(args: argparse.Namespace, config: Any, section: Any, split: Any, state: Any) -> dict | None:
+    from avssl.evaluate.features import file_sha256
+    from avssl.evaluate.finetune import clip_averaged_accuracy
+    from avssl.evaluate.report import write_json
+    from avssl.methods.finetune import classifier_kind
+    from avssl.models.device import resolve_device
+    from avssl.train.finetune import finetune_split
+    from avssl.train.run_dir import is_launch_rank_zero
+
+    run_dir = Path(args.out) / split.name
+    trained = finetune_split(config, section, split, run_dir, state, args.checkpoint, strict=args.strict)
+    if not is_launch_rank_zero():
+        return None
+    cached = run_dir / "test.json"
+    if not trained.trained_now and cached.is_file():
+        result = json.loads(cached.read_text())
+        if result.get("step") == trained.step:
+            log.info("%s: top-1 %.4f (tested already, %s)", split.name, result["top1"], cached)
+            return result
+    device = "cpu" if config.trainer.accelerator == "cpu" else resolve_device(args.device)
+    workers = min(config.data.num_workers, 4)
+    result = clip_averaged_accuracy(trained.model, split.test, config, section.clips_per_video, device, workers,
+                                    desc=f"{split.name} test")
+    result = {"split": split.name, "manifest": os.path.abspath(split.manifest),
+              "manifest_sha256": file_sha256(split.manifest), "run_dir": str(run_dir),
+              "model": classifier_kind(config, section), "step": trained.step, "n_train": len(split.train), **result}
+    write_json(result, str(cached))
+    log.info("%s: top-1 %.4f on %d test files", split.name, result["top1"], result["n_test"])
+    return result
+
+
+def _summary(args: argparse.Namespace, loaded: Any, config: Any, section: Any, results: list[dict]) -> dict:
+    import numpy as np
+
+    from avssl.config.schema import config_to_dict
+    from avssl.config.typed import to_dict
+    from avssl.evaluate.report import provenance
+
+    top1 = [r["top1"] for r in results]
+    out = {"task": "finetune", "recipe": args.recipe, "checkpoint": args.checkpoint, "checkpoint_step": loaded.step,
+           "model": results[0]["model"], "mode": section.mode, "top1": float(np.mean(top1)),
+           "top1_std": float(np.std(top1)), "n_splits": len(results), "splits": results}
+    config_record = {"finetune": to_dict(section), **config_to_dict(config)}
+    out["provenance"] = provenance(config_record, config.seed, list(args.data))
+    return out

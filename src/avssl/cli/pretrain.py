@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any, Callable
 
 from avssl.config.bundled import resolve_config_path
 
@@ -52,28 +53,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avssl.data.dataset import SampleFailedError
     from avssl.methods.configs import load_config
-    from avssl.train.bad_files import TooManyFailuresError
-    from avssl.train.checkpoint_io import CheckpointError
-    from avssl.train.engine import LoaderWorkerError, pretrain
-    from avssl.train.run_dir import RunDirWriteError
-    from avssl.train.signals import RunStopped
-    from avssl.train.table import BadManifestRowsError
+    from avssl.train.engine import pretrain
 
     # Lightning logs through its own handler; without this every line also reaches the root handler
     logging.getLogger("lightning.pytorch").propagate = False
     config = load_config(resolve_config_path(args.config), args.overrides)
+    code, last = run_training(lambda: pretrain(config, args.data, args.out, strict=args.strict,
+                                               allow_data_change=args.allow_data_change))
+    if code == 0:
+        print(f"done: {last}")
+    return code
+
+
+def run_training(work: Callable[[], Any], logger: logging.Logger = log) -> tuple[int, Any]:
+    """(0, what `work` returns), or (the exit code, None) for the ends of a training run that are not
+    bugs, logged: a signal (128 + N, after its checkpoint), the work failing (1)."""
+    from avssl.data.dataset import SampleFailedError
+    from avssl.train.bad_files import TooManyFailuresError
+    from avssl.train.checkpoint_io import CheckpointError
+    from avssl.train.engine import LoaderWorkerError
+    from avssl.train.run_dir import RunDirWriteError
+    from avssl.train.signals import RunStopped
+    from avssl.train.table import BadManifestRowsError
+
     try:
-        last = pretrain(config, args.data, args.out, strict=args.strict, allow_data_change=args.allow_data_change)
+        return 0, work()
     except RunStopped as stopped:
-        log.warning("%s", stopped)
-        return stopped.exit_code
+        logger.warning("%s", stopped)
+        return stopped.exit_code, None
     except SampleFailedError as err:
-        log.error("stopped on a bad file: %s", err)
-        return 1
+        logger.error("stopped on a bad file: %s", err)
+        return 1, None
     except (TooManyFailuresError, CheckpointError, BadManifestRowsError, LoaderWorkerError, RunDirWriteError) as err:
-        log.error("%s", err)
-        return 1
-    print(f"done: {last}")
-    return 0
+        logger.error("%s", err)
+        return 1, None

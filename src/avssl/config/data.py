@@ -6,6 +6,7 @@ imports from above config/.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Literal, Optional
@@ -180,8 +181,29 @@ class ClipConfig:
 
 
 @dataclass
+class SamplesPerFileConfig:
+    """How many samples a file gives per epoch: round(duration / `seconds`), at least 1, at most `max`.
+
+    The default, one per 10 s (the clip length of Kinetics, VGG-Sound and AudioSet) and at most 64,
+    keeps a folder of clips up to 15 s at one sample per file and epoch, and lets a 2-hour movie count
+    as 64 of them. `seconds: null` takes the method's clip span (one sample per clip window the file
+    holds); `max: 1` gives every file one sample per epoch whatever its length. Each sample of a file
+    draws its own windows. movie-nce's batch sampler picks its own clips (`method.movie_repeats`).
+    """
+
+    seconds: Optional[float] = 10.0
+    max: int = 64
+
+    def validate(self, where: str) -> None:
+        require(self.seconds is None or (math.isfinite(self.seconds) and self.seconds > 0), f"{where}.seconds",
+                f"must be a number > 0 or null (the clip span), got {self.seconds!r}")
+        require(self.max >= 1, f"{where}.max", f"must be >= 1, got {self.max}")
+
+
+@dataclass
 class DataConfig:
-    """Loading: batch, workers, decoder backend, failure policy, clip shape, features, augmentations.
+    """Loading: batch, workers, decoder backend, failure policy, samples per file and epoch, clip shape,
+    features, augmentations.
 
     `cache_dir`: a folder written by `avssl cache audio` / `avssl cache frames` for this clip config
     (sample rate; fps and decode size); clips it holds are read from it instead of being decoded.
@@ -195,6 +217,7 @@ class DataConfig:
     backend: Literal["pyav", "torchcodec"] = "pyav"
     max_failures: int = 100
     cache_dir: Optional[str] = None
+    samples_per_file: SamplesPerFileConfig = field(default_factory=SamplesPerFileConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
     logmel: LogMelConfig = field(default_factory=LogMelConfig)
     video_augment: VideoAugmentConfig = field(default_factory=VideoAugmentConfig)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-from avssl.config.typed import require
+from avssl.config.typed import ConfigError, nearest, require
+
+# experiment loggers a run may write to besides RUN_DIR/metrics.csv (always written), each with the
+# pip extra of avssl that installs its package: `pip install 'avssl[tensorboard]'`
+LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
 
 
 @dataclass
@@ -36,7 +40,7 @@ class TrainerConfig:
     """What Lightning's Trainer gets, plus avssl's own checkpoint and speed options."""
 
     max_steps: int = 1000
-    accelerator: Literal["auto", "cpu", "gpu", "cuda"] = "auto"
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: Union[int, str] = "auto"
     num_nodes: int = 1
     strategy: Literal["auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true"] = "auto"
@@ -50,8 +54,15 @@ class TrainerConfig:
     channels_last_3d: bool = False
     progress_bar: bool = True
     deterministic: bool = False
+    # where the metrics go: a list of LOGGERS (one name is read as a list of one); csv is always written
+    logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])
+
+    def __post_init__(self) -> None:
+        if isinstance(self.logger, str):
+            self.logger = [self.logger]
 
     def validate(self, where: str) -> None:
+        check_loggers(self.logger, f"{where}.logger")
         require(self.max_steps > 0, f"{where}.max_steps", f"must be positive, got {self.max_steps}")
         require(self.num_nodes > 0, f"{where}.num_nodes", f"must be positive, got {self.num_nodes}")
         require(self.accumulate_grad_batches > 0, f"{where}.accumulate_grad_batches",
@@ -64,6 +75,17 @@ class TrainerConfig:
                     f"must be 'auto', a count or a list like '0,1', got {self.devices!r}")
         else:
             require(self.devices > 0, f"{where}.devices", f"must be positive, got {self.devices}")
+
+
+def check_loggers(names: list[str], key: str) -> None:
+    """ConfigError naming `key` (and the nearest valid name) for a name not in LOGGERS or given twice."""
+    for i, name in enumerate(names):
+        if name not in LOGGERS:
+            hint = nearest(str(name), LOGGERS)
+            raise ConfigError(f"config key '{key}': unknown logger {name!r}" + (f"; did you mean '{hint}'?" if hint else "")
+                              + f" (one or more of {', '.join(LOGGERS)})")
+        if name in names[:i]:
+            raise ConfigError(f"config key '{key}': {name!r} is listed twice")
 
 
 @dataclass

@@ -29,12 +29,14 @@ log = logging.getLogger(__name__)
 
 
 class SampleKey(NamedTuple):
-    """What the sampler yields: a file index, the epoch, and optionally a start time chosen by a
-    batch sampler (the hierarchical movie sampler decides where its clips lie)."""
+    """What the sampler yields: a file index, the epoch, optionally a start time chosen by a batch
+    sampler (the hierarchical movie sampler decides where its clips lie), and the draw: which of the
+    file's samples of the epoch this is (a long file gives several, each with its own windows)."""
 
     index: int
     epoch: int
     start: float | None = None
+    draw: int = 0
 
 
 class FileTable(NamedTuple):
@@ -143,7 +145,7 @@ class SampleContext:
         return self._readers[index]
 
     def rng(self, stream: int = SampleStream.RECIPE) -> np.random.Generator:
-        return rng_for(self.seed, self.key.epoch, self.index, stream)
+        return rng_for(self.seed, self.key.epoch, self.index, stream, self.key.draw)
 
     def torch_generator(self, stream: int = SampleStream.AUGMENT) -> torch.Generator:
         seed = int(self.rng(stream).integers(0, 2**63 - 1))

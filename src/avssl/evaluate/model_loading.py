@@ -81,9 +81,9 @@ def _load_checkpoint(path: str, overrides) -> tuple[Any, Config, int | None]:
     check_training_format_version(payload, path)
     config = config_from_dict(apply_overrides(payload["avssl_config"], list(overrides)))
     if payload.get("avssl_task") == "finetune":
-        from avssl.methods.avcl_finetune import AVCLFinetune
+        from avssl.methods.finetune import classifier_from_checkpoint
 
-        method = AVCLFinetune(config, int(payload["avssl_num_classes"]), payload.get("avssl_class_names"))
+        method = classifier_from_checkpoint(config, payload)
     else:
         method = method_class(config.method.name)(config)
     _check_shapes(method, payload["state_dict"], path, config.method.name)

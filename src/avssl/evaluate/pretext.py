@@ -73,7 +73,7 @@ def recipe_batches(method: Any, table: Any) -> Iterator[dict[str, Any]]:
     epoch = 0
     while True:
         sampler.set_epoch(epoch)
-        keys = [SampleKey(int(i), epoch) for i in sampler]
+        keys = [SampleKey(int(i), epoch, None, int(d)) for i, d in sampler.draws()]
         yield from DataLoader(dataset, sampler=keys, batch_size=config.data.batch_size, drop_last=True,
                               num_workers=config.data.num_workers, collate_fn=collate_samples)
         epoch += 1

@@ -5,8 +5,9 @@ read the quarantined files back from bad_files.csv).
 
 The quarantine takes effect at the next epoch, not at once: a loader worker builds samples ahead of
 training, so "at once" would depend on its timing, and a resumed run would then draw other samples
-than the uninterrupted one. Within an epoch each file is drawn once (the epoch order is a
-permutation); a batch that draws a file twice (a movie's clips) skips it after its first failure.
+than the uninterrupted one. Within an epoch a file is drawn as many times as it gives samples
+(data.samples_per_file: once for a short clip); a batch that draws a file twice (a movie's clips, a
+long file's samples) skips it after its first failure, a later batch of the epoch tries it again.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TextIO
 
 import lightning as L
 import numpy as np
@@ -140,12 +141,17 @@ class Throughput(L.Callback):
 
 
 class ProgressLog(L.Callback):
-    """One log line per `every_s` seconds (and at the first and last step) with the step, the
-    logged losses, throughput and time left: the progress bar's content for logs that are not a
-    terminal, where a redrawn bar would write a line per refresh."""
+    """What a run shows while it trains: the global step of max_steps, clips/s, time left and the
+    losses. On a terminal (stderr a TTY) one line refreshed in place every `refresh_s` seconds; in a
+    log file (CI, a batch job) one INFO line per `every_s` seconds and at the first and last step,
+    where a redrawn bar would write a line per refresh."""
 
-    def __init__(self, every_s: float = 30.0) -> None:
-        self.every_s = every_s
+    def __init__(self, every_s: float = 30.0, *, terminal: Optional[bool] = None, stream: Optional[TextIO] = None,
+                 refresh_s: float = 0.5) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.terminal = terminal if terminal is not None else bool(getattr(self.stream, "isatty", None)
+                                                                     and self.stream.isatty())
+        self.every_s = refresh_s if self.terminal else every_s
         self._start: Optional[float] = None
         self._start_step = 0
         self._last_report = 0.0
@@ -164,16 +170,50 @@ class ProgressLog(L.Callback):
         if not (first or step >= trainer.max_steps or now - self._last_report >= self.every_s):
             return
         self._last_report = now
-        log.info(progress_line(step, trainer.max_steps, now - self._start, step - self._start_step,
-                               trainer.progress_bar_metrics))
+        elapsed, done = now - self._start, step - self._start_step
+        if self.terminal:
+            self.stream.write("\r" + terminal_line(step, trainer.max_steps, elapsed, done, trainer.progress_bar_metrics)
+                              + "\x1b[K")
+            self.stream.flush()
+        else:
+            log.info(progress_line(step, trainer.max_steps, elapsed, done, trainer.progress_bar_metrics))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.terminal and trainer.is_global_zero and self._start is not None:
+            self.stream.write("\n")  # the refreshed line stays, the next output starts below it
+            self.stream.flush()
+
+
+def _seconds_left(step: int, max_steps: int, elapsed_s: float, steps_done: int) -> float:
+    return (max_steps - step) * elapsed_s / steps_done if steps_done > 0 else float("nan")
 
 
 def progress_line(step: int, max_steps: int, elapsed_s: float, steps_done: int, metrics: dict[str, Any]) -> str:
     """'step 120/600 (20%), 60 s, 288 s left: train/clips_per_s 12.43, train/loss 3.21'."""
-    left = (max_steps - step) * elapsed_s / steps_done if steps_done > 0 else float("nan")
+    left = _seconds_left(step, max_steps, elapsed_s, steps_done)
     shown = ", ".join(f"{k} {float(v):.4g}" for k, v in sorted(metrics.items()))
     return (f"step {step}/{max_steps} ({100 * step / max_steps:.0f}%), {elapsed_s:.0f} s, {left:.0f} s left"
             + (f": {shown}" if shown else ""))
+
+
+def terminal_line(step: int, max_steps: int, elapsed_s: float, steps_done: int, metrics: dict[str, Any]) -> str:
+    """'step 120/600 (20%) | 12.4 clips/s | 4:48 left | loss 3.21': the line a terminal refreshes."""
+    values = {k: float(v) for k, v in metrics.items()}
+    clips = values.pop("train/clips_per_s", None)
+    parts = [f"step {step}/{max_steps} ({100 * step / max_steps:.0f}%)"]
+    parts.append(f"{clips:.1f} clips/s" if clips is not None else "- clips/s")
+    parts.append(f"{_clock(_seconds_left(step, max_steps, elapsed_s, steps_done))} left")
+    parts += [f"{k.removeprefix('train/')} {v:.4g}" for k, v in sorted(values.items())]
+    return " | ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    """4:48, 1:02:03; '?' before the first step."""
+    if seconds != seconds:
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class RngStates(L.Callback):
@@ -209,6 +249,7 @@ class RecordKeys(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        rows = zip(batch["key_index"].tolist(), batch["key_epoch"].tolist())
+        draws = batch["key_draw"].tolist() if "key_draw" in batch else [0] * len(batch["key_index"])
+        rows = zip(batch["key_index"].tolist(), batch["key_epoch"].tolist(), draws)
         with open(self.folder / f"keys-rank{trainer.global_rank}.csv", "a") as f:
-            f.writelines(f"{trainer.global_step},{i},{e}\n" for i, e in rows)
+            f.writelines(f"{trainer.global_step},{i},{e},{d}\n" for i, e, d in rows)

@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 
 
 class KeyedSampler(Sampler):
-    """Wraps a method's sampler so that every key carries the epoch: SampleKey(index, epoch[, start]).
+    """Wraps a method's sampler so that every key carries the epoch: SampleKey(index, epoch[, start, draw]).
 
     `is_batch`: the inner sampler yields whole batches (lists of (index, start)) and this wrapper is
-    the DataLoader's batch_sampler; otherwise it yields single keys. The inner sampler owns the
-    epoch and the resume position (set_epoch / state_dict(consumed) / load_state_dict).
+    the DataLoader's batch_sampler; otherwise it yields single keys, with the sample's draw when the
+    inner sampler has `draws()` (a file that gives several samples per epoch). The inner sampler owns
+    the epoch and the resume position (set_epoch / state_dict(consumed) / load_state_dict).
     """
 
     def __init__(self, inner: Any, is_batch: bool) -> None:
@@ -56,18 +57,21 @@ class KeyedSampler(Sampler):
     def __iter__(self) -> Iterator[Any]:
         # read the epoch lazily: the first item is drawn after the trainer's set_epoch
         epoch = None
-        for item in self.inner:
+        draws = getattr(self.inner, "draws", None)
+        for item in self.inner if self.is_batch or draws is None else draws():
             if epoch is None:
                 epoch = self.epoch
             if self.is_batch:
                 yield [SampleKey(int(i), epoch, float(start)) for i, start in item]
-            else:
+            elif draws is None:
                 yield SampleKey(int(item), epoch)
+            else:
+                yield SampleKey(int(item[0]), epoch, None, int(item[1]))
 
 
 class KeyedDataset(Dataset):
-    """ClipDataset plus the sample's key in the batch (`key_index`, `key_epoch`: int64 [B]), so the
-    trainer can record which samples each rank consumed."""
+    """ClipDataset plus the sample's key in the batch (`key_index`, `key_epoch`, `key_draw`: int64 [B]),
+    so the trainer can record which samples each rank consumed."""
 
     def __init__(self, dataset: ClipDataset) -> None:
         self.dataset = dataset
@@ -86,6 +90,7 @@ class KeyedDataset(Dataset):
         for key, sample in zip(keys, samples):
             sample["key_index"] = torch.tensor(key.index, dtype=torch.int64)
             sample["key_epoch"] = torch.tensor(key.epoch, dtype=torch.int64)
+            sample["key_draw"] = torch.tensor(key.draw, dtype=torch.int64)
         return samples
 
 
@@ -108,8 +113,7 @@ class ResumableLoader(DataLoader):
         else:
             # a short last batch would give contrastive losses few negatives and BatchNorm a batch of 1
             if len(keyed) < batch_size:
-                raise UsageError(f"config key 'data.batch_size': {batch_size} is more than the {len(keyed)} "
-                                 "usable files each process gets per epoch; lower it or add files")
+                raise UsageError(too_few_samples(keyed.inner, batch_size))
             super().__init__(dataset, sampler=keyed, batch_size=batch_size, drop_last=True, **kwargs)
         self.keyed = keyed
         self.data_changed = data_changed
@@ -158,6 +162,20 @@ class ResumableLoader(DataLoader):
         return {"sampler": sampler, "consumed_batches": batches}
 
 
+def too_few_samples(sampler: Any, batch_size: int) -> str:
+    """The refusal of a batch larger than what each process gets per epoch from an index `sampler`
+    (the epoch's samples, and how many usable files give them)."""
+    per_process = len(sampler)
+    files = getattr(sampler, "length", per_process)
+    samples = getattr(sampler, "samples", files)
+    replicas = getattr(sampler, "num_replicas", 1)
+    split = f", {per_process} per process over {replicas} processes" if replicas > 1 else ""
+    return (f"config key 'data.batch_size': {batch_size} is more than the {files} usable files give per "
+            f"epoch: {samples} samples{split} (data.samples_per_file: a file gives one per "
+            "data.samples_per_file.seconds of its duration, at least 1, at most data.samples_per_file.max); "
+            "lower data.batch_size or data.samples_per_file.seconds, or add files")
+
+
 def collate_for_training(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """collate_samples, with each failure as a plain (path, reason) tuple: Lightning moves batches
     to the device with apply_to_collection, which refuses frozen dataclasses."""
@@ -204,6 +222,9 @@ def build_loader(method: Any, table: FileTable, config: Config, rank: int, world
     checkpoint is of another table (see ResumableLoader._on_new_table)."""
     recipe = method.recipe(table)
     sampler, is_batch = recipe.train_sampler(rank=rank, world_size=world_size)
+    if is_batch:
+        log.info("%s plans the epoch's batches and their clips itself: data.samples_per_file does not apply",
+                 type(sampler).__name__)
     d = config.data
     cache = None
     if d.cache_dir:

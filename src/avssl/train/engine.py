@@ -4,14 +4,12 @@ folder's lock and checks are in run_dir, the resume checks in resume, the stop o
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import lightning as L
 import torch
@@ -41,8 +39,8 @@ from avssl.train.checkpoint_io import (
     remove_stale_temp_files,
     resolve_resume_checkpoint,
 )
-from avssl.train.csv_logger import RunCSVLogger
 from avssl.train.data import PretrainDataModule
+from avssl.train.loggers import build_loggers
 from avssl.train.resume import RunPaths, check_resume_config, check_resume_data, table_fingerprint
 from avssl.train.run_dir import CONFIG_HEADER, claim_run_dir, disk_errors, is_launch_rank_zero
 from avssl.train.signals import RunStopped, StopOnSignal, StopRequest
@@ -56,6 +54,9 @@ RECORD_KEYS_ENV = "AVSSL_RECORD_KEYS"
 QUIET_WARNINGS = (
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     r".*isinstance\(treespec, LeafSpec\)",
+    # a method puts itself in train mode as fit starts (PretrainMethod.on_fit_start); the modules still in
+    # eval mode then are a linear classifier's frozen encoder, on purpose (avssl.methods.finetune)
+    r"Found \d+ module\(s\) in eval mode at the start of training",
 )
 
 
@@ -113,7 +114,7 @@ def run_callbacks(config: Config, paths: RunPaths, fingerprint: Optional[str], s
         callbacks.append(OnlineProbe(config, batch_size=config.data.batch_size))
     if os.environ.get(RECORD_KEYS_ENV):
         callbacks.append(RecordKeys(os.environ[RECORD_KEYS_ENV]))
-    if t.progress_bar and not sys.stderr.isatty():
+    if t.progress_bar:
         callbacks.append(ProgressLog())
     if stop is not None:
         callbacks.append(StopOnSignal(stop, checkpointer))
@@ -133,13 +134,7 @@ def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
                   callbacks: Sequence[L.Callback] = (), *, stop: Optional[StopRequest] = None,
                   fingerprint: Optional[str] = None) -> L.Trainer:
     t = config.trainer
-    loggers: list[Any] = [RunCSVLogger(paths.root, resume_step)]
-    if importlib.util.find_spec("tensorboard") is not None:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(paths.root, name="tensorboard", version=""))
-    else:
-        log.debug("tensorboard is not installed: metrics go to metrics.csv only")
+    loggers = build_loggers(config, paths, resume_step)
     devices: Any = t.devices
     if isinstance(devices, str) and devices != "auto":
         devices = [int(d) for d in devices.split(",") if d]
@@ -156,8 +151,8 @@ def build_trainer(config: Config, paths: RunPaths, resume_step: Optional[int],
         sync_batchnorm=t.sync_batchnorm,
         deterministic=t.deterministic,
         log_every_n_steps=t.log_every_n_steps,
-        # a redrawn bar is for terminals; in a log file (CI, a batch job) ProgressLog writes lines
-        enable_progress_bar=t.progress_bar and sys.stderr.isatty(),
+        # ProgressLog shows the global step, clips/s and time left (Lightning's bar counts per epoch)
+        enable_progress_bar=False,
         enable_checkpointing=False,  # CheckpointEveryNSteps writes last.ckpt
         enable_model_summary=False,
         use_distributed_sampler=False,  # the method's sampler shards and resumes itself
@@ -179,8 +174,10 @@ class ResumePoint:
     record: dict[str, Any] = field(default_factory=dict)
 
 
-def find_resume_point(paths: RunPaths, config: Config) -> ResumePoint:
-    """The run's last loadable checkpoint, checked against `config` (ConfigError naming a changed key)."""
+def find_resume_point(paths: RunPaths, config: Config,
+                      check: Optional[Callable[[dict[str, Any], Path], None]] = None) -> ResumePoint:
+    """The run's last loadable checkpoint, checked against `config` (ConfigError naming a changed key)
+    and by `check` (checkpoint, path) when given (what a fine-tuning run adds to the config)."""
     remove_stale_temp_files(paths.checkpoints)
     resume = resolve_resume_checkpoint(paths.checkpoints)
     if resume is None:
@@ -188,6 +185,8 @@ def find_resume_point(paths: RunPaths, config: Config) -> ResumePoint:
     checkpoint = safe_load(resume, mmap=True)
     check_training_format_version(checkpoint, resume)
     check_resume_config(checkpoint, config, resume)
+    if check is not None:
+        check(checkpoint, resume)
     if resume.name == PREVIOUS and (paths.checkpoints / LAST).exists():
         # set the bad file aside (only once the run is known to resume: a refusal leaves the folder
         # as it was), else the next save would rotate it over the good previous one
@@ -224,7 +223,7 @@ def _pretrain(config: Config, manifest_path: str, paths: RunPaths, stop: StopReq
             return paths.checkpoints / LAST
         log.info("resuming from %s (step %d)", point.path, point.step)
     if rank_zero:  # the other ranks of a job write nothing before rank 0 has checked the folder
-        _write_config(config, paths.config)
+        write_run_config(config, paths.config)
         if point.step is not None:
             keep_rows_before(paths.bad_files, point.step)
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -240,14 +239,15 @@ def _pretrain(config: Config, manifest_path: str, paths: RunPaths, stop: StopReq
     trainer = build_trainer(config, paths, point.step, callbacks, stop=stop, fingerprint=fingerprint)
     if stop.signum:
         raise RunStopped(stop.signum, point.step or 0)
-    _fit(trainer, method, data, point.path, stop)
+    fit(trainer, method, data, point.path, stop)
     if stop.signum and trainer.global_step < config.trainer.max_steps:
         checkpointer = next(c for c in trainer.callbacks if isinstance(c, CheckpointEveryNSteps))
         raise RunStopped(stop.signum, max(checkpointer.saved_step, point.step or 0, 0))
     return paths.checkpoints / LAST
 
 
-def _fit(trainer: L.Trainer, method: Any, data: PretrainDataModule, resume: Optional[Path], stop: StopRequest) -> None:
+def fit(trainer: L.Trainer, method: Any, data: L.LightningDataModule, resume: Optional[Path], stop: StopRequest) -> None:
+    """trainer.fit, with a dead loader worker, a --strict bad file and Lightning's own SIGTERM turned into avssl's errors."""
     try:
         with warnings.catch_warnings():
             for message in QUIET_WARNINGS:
@@ -284,11 +284,13 @@ def _worker_death(err: BaseException) -> str:
     return "; ".join(reversed(messages))
 
 
-def _write_config(config: Config, path: Path) -> None:
+def write_run_config(config: Config, path: Path, extra: Optional[dict[str, Any]] = None) -> None:
+    """RUN_DIR/config.yaml: the resolved config and `extra` sections (a fine-tuning run's protocol)."""
     # the header marks the folder as avssl's run folder (see avssl.train.run_dir.is_avssl_run_dir)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with disk_errors(path):
-        tmp.write_text(CONFIG_HEADER + "\n" + yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        tmp.write_text(CONFIG_HEADER + "\n" + yaml.safe_dump({**config_to_dict(config), **(extra or {})},
+                                                                sort_keys=False))
         os.replace(tmp, path)
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # how fast the data arrives or how often the run reports, never which samples or numbers a step uses
 RESUMABLE_CHANGES = (
     "trainer.max_steps", "trainer.progress_bar", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
+    "trainer.logger",
     "data.num_workers", "data.pin_memory", "data.persistent_workers", "data.prefetch_factor", "data.cache_dir",
     "probe.manifest", "probe.every_n_steps", "probe.k", "probe.modality",
 )

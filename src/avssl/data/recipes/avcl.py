@@ -17,14 +17,15 @@ from avssl.data.streams import SampleStream
 from avssl.media import MediaReader
 
 
-def random_clip_start(table: FileTable, index: int, epoch: int, window: WindowSpec, seed: int) -> float:
-    """Start of a synchronised window in file `index`, drawn from (seed, epoch, index).
+def random_clip_start(table: FileTable, index: int, epoch: int, window: WindowSpec, seed: int,
+                      draw: int = 0) -> float:
+    """Start of a synchronised window in file `index`, drawn from (seed, epoch, index, draw).
 
     The same draw as ClipSampler.sync_pair, but valid for files without audio too (their video
     window is still usable; the audio is masked downstream).
     """
     try:
-        return sync_start(window, float(table.durations[index]), rng_for(seed, epoch, index, SampleStream.SYNC))
+        return sync_start(window, float(table.durations[index]), rng_for(seed, epoch, index, SampleStream.SYNC, draw))
     except ValueError as err:
         raise ValueError(f"{table.paths[index]}: {err}") from None
 
@@ -56,7 +57,7 @@ class AVCLRecipe(SampleRecipe):
         index = ctx.index
         start = ctx.key.start
         if start is None:
-            start = random_clip_start(ctx.table, index, ctx.key.epoch, self.window, self.config.seed)
+            start = random_clip_start(ctx.table, index, ctx.key.epoch, self.window, self.config.seed, ctx.key.draw)
         reader = ctx.reader()
         video = read_video_views(reader, start, self.clip, self.augment, self.VIEWS, ctx.torch_generator())
         audio, present = read_audio_or_silence(reader, bool(ctx.table.has_audio[index]), start,

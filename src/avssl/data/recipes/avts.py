@@ -41,10 +41,10 @@ class AVTSRecipe(SampleRecipe):
         index, epoch = ctx.index, ctx.key.epoch
         reader = ctx.reader()
         clip = self.clip
-        start = self.sampler.sync_pair(index, epoch).video_start
+        start = self.sampler.sync_pair(index, epoch, ctx.key.draw).video_start
         video = read_video_clip(reader, start, clip.frames, clip.fps, self.augment, ctx.torch_generator())
         audio = read_audio_clip(reader, start, clip.audio_window, clip.sample_rate)
-        hard_start = self.sampler.hard_negative(index, epoch, start)
+        hard_start = self.sampler.hard_negative(index, epoch, start, ctx.key.draw)
         if hard_start is None:
             audio_hard = torch.zeros_like(audio)  # masked by has_hard: never used as a negative
         else:

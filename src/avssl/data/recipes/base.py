@@ -1,14 +1,20 @@
-"""What every recipe shares: the clip window of a config, the default epoch sampler, the shortest usable file."""
+"""What every recipe shares: the clip window of a config, the default epoch sampler (samples per file by
+length), the shortest usable file."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from avssl.config.schema import Config
 from avssl.data.dataset import FileTable, SampleContext
-from avssl.data.sampling import ResumableDistributedSampler, WindowSpec
+from avssl.data.sampling import (
+    ResumableDistributedSampler,
+    WindowSpec,
+    samples_per_file,
+)
 
 
 def clip_window(config: Config) -> WindowSpec:
@@ -46,8 +52,17 @@ class SampleRecipe:
         listed), or None when any rate does."""
         return None
 
+    def epoch_counts(self) -> np.ndarray:
+        """int64 [N]: the samples each file of the table gives per epoch (`data.samples_per_file`: one
+        per `seconds` of the file, the clip span when null, at least 1, at most `max`)."""
+        per_file = self.config.data.samples_per_file
+        seconds = self.window.span if per_file.seconds is None else per_file.seconds
+        return samples_per_file(self.table.durations, seconds, per_file.max)
+
     def train_sampler(self, *, rank: int, world_size: int) -> tuple[Any, bool]:
-        """(sampler, is_batch_sampler). Default: every usable file once per epoch, DDP-split, resumable."""
-        sampler = ResumableDistributedSampler(len(self.table), num_replicas=world_size, rank=rank,
-                                              seed=self.config.seed, drop_last=False)
+        """(sampler, is_batch_sampler). Default: each usable file `epoch_counts` times per epoch,
+        DDP-split, resumable."""
+        sampler = ResumableDistributedSampler(len(self.table), counts=self.epoch_counts(),
+                                              num_replicas=world_size, rank=rank, seed=self.config.seed,
+                                              drop_last=False)
         return sampler, False

@@ -1,7 +1,10 @@
-"""The supervised fine-tuning sample: one labelled clip per file and epoch, audio optional.
+"""The supervised fine-tuning samples: labelled clips of a file (as many per epoch as the sampler draws it).
 
-Training: a random synchronised window with a random crop and flip; evaluation: the centre window
-with a centre crop. Files without audio are kept, their audio a masked zero placeholder.
+FinetuneRecipe (video, audio optional): training takes a random synchronised window with a random
+crop and flip, evaluation the centre window with a centre crop; files without audio are kept, their
+audio a masked zero placeholder. AudioFinetuneRecipe (audio alone, e.g. ESC-50): a random window of
+`data.clip.audio_seconds` when training (drawn from seed, epoch, file and draw), the centre one for
+evaluation; no video is read.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import numpy as np
 import torch
 
 from avssl.config.schema import Config
-from avssl.data.clip_io import read_video_clip
+from avssl.data.clip_io import read_audio_clip, read_video_clip
 from avssl.data.dataset import FileTable, SampleContext
 from avssl.data.recipes.avcl import (
     random_clip_start,
@@ -21,7 +24,9 @@ from avssl.data.recipes.avcl import (
     read_video_views,
 )
 from avssl.data.recipes.base import SampleRecipe
-from avssl.data.sampling import evenly_spaced_starts
+from avssl.data.sampling import WindowSpec, evenly_spaced_starts, rng_for
+from avssl.data.sampling.windows import start_anywhere
+from avssl.data.streams import SampleStream
 from avssl.errors import UsageError
 
 
@@ -68,7 +73,8 @@ class FinetuneRecipe(SampleRecipe):
         if self.train:
             start = ctx.key.start
             if start is None:
-                start = random_clip_start(ctx.table, index, ctx.key.epoch, self.window, self.config.seed)
+                start = random_clip_start(ctx.table, index, ctx.key.epoch, self.window, self.config.seed,
+                                          ctx.key.draw)
             video = read_video_views(reader, start, clip, self.augment, 1, ctx.torch_generator())[0]
         else:
             start = evenly_spaced_starts(float(ctx.table.durations[index]), self.window.span, 1, clip.fps)[0]
@@ -77,3 +83,36 @@ class FinetuneRecipe(SampleRecipe):
                                                clip.sample_rate)
         return {"video": video, "audio": audio, "audio_present": present,
                 "label": torch.tensor(int(self.labels[index]))}
+
+
+class AudioFinetuneRecipe(SampleRecipe):
+    """audio float [N] (N = audio_seconds x sample_rate), audio_present bool (True), label int64."""
+
+    streams = "audio"
+
+    def __init__(self, labelled: LabelledTable, config: Config, train: bool) -> None:
+        super().__init__(labelled.table, config)
+        self.labels = labelled.labels
+        self.train = train
+        self.window = audio_window(config)
+
+    @classmethod
+    def min_file_duration(cls, config: Config) -> float:
+        return audio_window(config).span
+
+    def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]:
+        index, clip = ctx.index, self.clip
+        duration = float(ctx.table.durations[index])
+        if self.train:
+            rng = rng_for(self.config.seed, ctx.key.epoch, index, SampleStream.SYNC, ctx.key.draw)
+            start = start_anywhere(self.window.span, duration, rng, None)
+        else:
+            start = evenly_spaced_starts(duration, self.window.span, 1, clip.fps)[0]
+        audio = read_audio_clip(ctx.reader(), start, clip.audio_window, clip.sample_rate)
+        return {"audio": audio, "audio_present": torch.tensor(True), "label": torch.tensor(int(self.labels[index]))}
+
+
+def audio_window(config: Config) -> WindowSpec:
+    """The window of an audio-only sample: `data.clip.audio_window` seconds, no frame grid."""
+    seconds = config.data.clip.audio_window
+    return WindowSpec(seconds, seconds, None)

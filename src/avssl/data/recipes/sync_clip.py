@@ -26,7 +26,7 @@ class SyncClipRecipe(SampleRecipe):
     def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]:
         start = ctx.key.start
         if start is None:
-            start = self.sampler.sync_pair(ctx.index, ctx.key.epoch).video_start
+            start = self.sampler.sync_pair(ctx.index, ctx.key.epoch, ctx.key.draw).video_start
         reader = ctx.reader()
         clip = self.clip
         video = read_video_clip(reader, start, clip.frames, clip.fps, self.augment, ctx.torch_generator())

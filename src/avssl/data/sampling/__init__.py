@@ -1,8 +1,9 @@
 """Clip sampling: which windows of which files make a sample, deterministic from (seed, epoch, index).
 
 windows: window spec and draws inside one file; clips: per-video sampler (sync pairs, hard
-negatives); distributed: DDP index sampler with mid-epoch resume; hierarchical:
-movies-then-clips batch sampler for long-form content.
+negatives); per_file: how many samples a file gives per epoch (by its length); distributed: DDP
+index sampler with mid-epoch resume; hierarchical: movies-then-clips batch sampler for long-form
+content.
 """
 
 from avssl.data.sampling.clips import ClipSampler
@@ -12,6 +13,7 @@ from avssl.data.sampling.hierarchical import (
     HierarchicalBatchSampler,
     plan_batch,
 )
+from avssl.data.sampling.per_file import samples_per_file
 from avssl.data.sampling.windows import (
     ClipPair,
     WindowSpec,
@@ -39,6 +41,7 @@ __all__ = [
     "hard_audio_start",
     "plan_batch",
     "rng_for",
+    "samples_per_file",
     "sync_start",
     "window_capacities",
     "window_capacity",

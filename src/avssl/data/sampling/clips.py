@@ -1,7 +1,7 @@
 """Per-video clip sampler over plain arrays: synchronised pairs and AVTS hard negatives.
 
-Map-style: every method takes (index, epoch) and draws from `rng_for(seed, epoch, index, stream)`,
-so the result does not depend on the worker, the rank, the order of calls or a resume.
+Map-style: every method takes (index, epoch[, draw]) and draws from `rng_for(seed, epoch, index,
+stream, draw)`, so the result does not depend on the worker, the rank, the order of calls or a resume.
 """
 
 from __future__ import annotations
@@ -72,10 +72,11 @@ class ClipSampler:
     def __len__(self) -> int:
         return len(self.durations)
 
-    def sync_pair(self, index: int, epoch: int) -> ClipPair:
-        """Video and audio windows of file `index` starting at the same instant."""
+    def sync_pair(self, index: int, epoch: int, draw: int = 0) -> ClipPair:
+        """Video and audio windows of file `index` starting at the same instant (`draw`: which of the
+        file's samples of the epoch)."""
         duration = self._duration_with_audio(index)
-        rng = rng_for(self.seed, epoch, index, SampleStream.SYNC)
+        rng = rng_for(self.seed, epoch, index, SampleStream.SYNC, draw)
         start = self._naming_video(index, sync_start, self.spec, duration, rng)
         return ClipPair(index, start, index, start)
 
@@ -84,12 +85,12 @@ class ClipSampler:
         self._check_index(index)
         return hard_audio_fits(self.spec, float(self.durations[index]), self.min_offset, self.max_offset)
 
-    def hard_negative(self, index: int, epoch: int, video_start: float) -> float | None:
+    def hard_negative(self, index: int, epoch: int, video_start: float, draw: int = 0) -> float | None:
         """Start of the hard-negative audio of the video window at `video_start` of file `index`:
         |audio start - video_start| in [min_offset, max_offset], inside the file; None when no start is
         that far from this window."""
         duration = self._duration_with_audio(index)
-        rng = rng_for(self.seed, epoch, index, SampleStream.HARD_NEGATIVE)
+        rng = rng_for(self.seed, epoch, index, SampleStream.HARD_NEGATIVE, draw)
         return hard_audio_start(self.spec, duration, video_start, rng, self.min_offset, self.max_offset)
 
     def _duration_with_audio(self, index: int) -> float:
