@@ -22,13 +22,15 @@ VERBS: dict[str, tuple[str, str]] = {
     "make-demo-data": ("make_demo_data", "write the synthetic demo world (real mp4 files) and its labelled sets"),
     "pretrain": ("pretrain", "pretrain a method on a manifest (resumable, DDP-ready)"),
     "extract": ("extract", "extract video/audio features of a manifest with a checkpoint (or random:CONFIG)"),
-    "finetune": ("finetune", "fine-tune a pretrained video encoder or AV classifier on a labelled manifest"),
+    "finetune": ("finetune", "fine-tune a pretrained model by a named protocol (UCF101, HMDB51, ESC-50; full or linear), resumable"),
     "cache": ("cache", "build optional pre-extracted caches: audio (log-mel / waveform), frames"),
     "eval": ("evaluate", "evaluate features files: linear probe, kNN, retrieval, fingerprint metrics (JSON)"),
-    "bench": ("bench", "benchmarks that print JSON: decode, loader, train, learn"),
+    "bench": ("bench", "benchmarks that print JSON: decode, loader, train, learn, sync-localize"),
     "embed": ("embed", "per-window (or per-file) embeddings of media files with a trained model, with timestamps (Parquet/.npz)"),
     "export": ("export", "export a trained model: encoders and heads as safetensors, config.json, model card (TorchScript/ONNX on request)"),
     "import-weights": ("import_weights", "import a video encoder from torchvision, XDC or GDT weights into an avssl encoder file"),
+    "sync-check": ("sync_check", "estimate each file's audio-video offset with a sync model: offset, confidence, JSON and plot"),
+    "localize": ("localize", "sound-source heatmaps over a video's frames: maps.npz, PNG overlays, mp4 with audio"),
 }
 
 

@@ -18,6 +18,7 @@ BENCHMARKS = {
     "train": "train",
     "loader": "loader",
     "learn": "learn",
+    "sync-localize": "sync_localize",
 }
 
 

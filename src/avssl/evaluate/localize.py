@@ -1,0 +1,123 @@
+"""Sound-source maps: where in the frame the model places what it hears (`avssl localize`).
+
+Per video window (the model's clip, `data.clip.frames` frames at `data.clip.fps`, starting every
+`stride` seconds), the audio window at the same start is embedded (embed_audio) and compared by
+cosine similarity with the video encoder's last feature map before pooling, projected into the joint
+space position by position (avssl.evaluate.av_model.embed_video_map). The map is averaged over the
+map's time axis and upsampled (bilinear) onto the frame: one map [H, W] per window at the file's
+frame size. mode "contrast" subtracts from each position's similarity its mean similarity to the
+file's other audio windows (see audio_maps): what responds to this window's sound rather than to
+the file's sound in general.
+
+Input frames: the whole frame, not the training centre crop, resized so that its short side is
+`scale` x the short side the model's frames were decoded at for training
+(avssl.data.clip_io.decode_short_side of data.video_augment.size). At scale 1 objects appear at the
+size the model learnt them at; the encoder is fully convolutional, so a wider frame just gives a wider
+map (at the tiny configs, 3 x 4 positions for a 4:3 frame; scale 2 gives 5 x 7).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avssl.data.clip_io import read_audio_clip, read_frames
+from avssl.data.transforms import to_channels_first
+from avssl.errors import UsageError
+from avssl.evaluate.av_model import batches, embed_audio_batches, embed_video_map, open_av_file
+from avssl.evaluate.pretrained import PretrainedModel
+
+MODES = ("raw", "contrast")
+
+
+@dataclass
+class SoundMaps:
+    """`maps` float32 [N, H, W] at frame size (cosine similarity), `times` [N] window starts in
+    seconds, each window `window_seconds` long; `map_size` (H', W') of the encoder's map."""
+
+    path: str
+    maps: np.ndarray
+    times: np.ndarray
+    window_seconds: float
+    map_size: tuple[int, int]
+    input_size: tuple[int, int]
+    mode: str = "raw"
+
+
+def window_starts(duration: float, window: float, stride: float) -> np.ndarray:
+    """Starts 0, stride, 2 stride, ... of the windows of `window` seconds that fit in `duration`."""
+    count = int(math.floor((duration - window) / stride + 1e-6)) + 1
+    return np.arange(max(count, 0)) * stride
+
+
+def window_of(times: np.ndarray, starts: np.ndarray, window: float) -> np.ndarray:
+    """int [len(times)]: for each time, the window that contains it and whose centre is nearest (for
+    a time in no window, the nearest centre overall)."""
+    times = np.asarray(times, dtype=np.float64)[:, None]
+    centres = starts[None, :] + window / 2
+    inside = (times >= starts[None, :]) & (times < starts[None, :] + window)
+    distance = np.abs(times - centres) + np.where(inside, 0.0, 1e9)
+    return np.argmin(distance, axis=1)
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[B, h, w] -> [B, H, W], bilinear (the map's cells cover the whole frame)."""
+    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def decode_size(loaded: PretrainedModel, scale: float) -> int:
+    """The `size` whose decode short side (decode_short_side) is `scale` x the training one."""
+    return max(8, int(round(scale * loaded.config.data.video_augment.size)))
+
+
+@torch.no_grad()
+def localize_file(loaded: PretrainedModel, path: str, stride: float | None = None, scale: float = 1.0,
+                  batch_size: int = 16, mode: str = "raw") -> SoundMaps:
+    """The sound maps of `path` (see the module docstring); stride defaults to the window length.
+    MediaError (naming the file) when it cannot be read; UsageError when it is shorter than a window."""
+    if mode not in MODES:
+        raise UsageError(f"--map must be one of {', '.join(MODES)}, got {mode!r}")
+    config, method = loaded.config, loaded.method
+    clip = config.data.clip
+    window = max(clip.video_seconds, clip.audio_window)
+    size = decode_size(loaded, scale)
+    with open_av_file(path) as reader:
+        info = reader.info
+        starts = window_starts(info.duration, window, stride or window)
+        if len(starts) == 0:
+            raise UsageError(f"{path}: {info.duration:.2f} s is shorter than the model's {window:g} s window")
+        video, audio, input_size = [], [], (0, 0)
+        for chunk in batches(starts.tolist(), batch_size):
+            clips = torch.stack([full_frame_clip(reader, s, clip.frames, clip.fps, size) for s in chunk])
+            waves = torch.stack([read_audio_clip(reader, s, clip.audio_window, clip.sample_rate) for s in chunk])
+            audio.append(embed_audio_batches(method, [waves]))
+            video.append(embed_video_map(method, clips).mean(dim=1))  # [B, H', W', E]: cosine is linear in it
+            input_size = tuple(clips.shape[-2:])
+        frame_size = (info.height, info.width)
+    video_map, audio_emb = torch.cat(video), torch.cat(audio)
+    maps = upsample(audio_maps(video_map, audio_emb, mode), frame_size)
+    return SoundMaps(path, maps.numpy().astype(np.float32), starts.astype(np.float64), window,
+                     tuple(video_map.shape[1:3]), input_size, mode)
+
+
+def audio_maps(video_map: torch.Tensor, audio: torch.Tensor, mode: str) -> torch.Tensor:
+    """Per window k: [N, H', W'] from the window's time-averaged joint-space map video_map [N, H', W', E]
+    and the audio embeddings [N, E]. "raw": cos(v_kp, a_k). "contrast": cos(v_kp, a_k) minus the mean
+    over the file's other windows j of cos(v_kp, a_j) (= v_kp . mean_j a_j): how much more a position
+    agrees with the sound of its own window than with the file's other sounds; a file of one window
+    has nothing to contrast with and gets its raw map."""
+    raw = torch.einsum("khwe,ke->khw", video_map, audio)
+    if mode == "raw" or len(audio) < 2:
+        return raw
+    others = (audio.sum(dim=0, keepdim=True) - audio) / (len(audio) - 1)
+    return raw - torch.einsum("khwe,ke->khw", video_map, others)
+
+
+def full_frame_clip(reader, start: float, frames: int, fps: float, size: int) -> torch.Tensor:
+    """uint8 [3, T, H, W]: the whole frames of the window (no crop), decoded at the short side that
+    training decodes `size` px crops from (avssl.data.clip_io.read_frames)."""
+    return to_channels_first(read_frames(reader, start, frames, fps, size)).contiguous()
