@@ -162,10 +162,12 @@ def test_recipe_labels_match_the_decoded_frames_and_audio(media):
     seen = {name: set() for name in ("speed", "direction", "video_order", "audio_order", "av_order")}
     for epoch in range(12):
         s = dataset[SampleKey(0, epoch)]
-        assert s["video"].shape == s["video_b"].shape == (3, clip.frames, 64, 64)
+        assert s["video"].shape == s["video_b"].shape == s["video_c"].shape == (3, clip.frames, 64, 64)
         assert s["video_parts"].shape == (p.num_subclips, 3, 2, 64, 64)
         check_clip_a(s, p, clip)
         check_clip_b(s, p, clip)
+        first_c = round(float(s["video_start"][2]) * FPS)  # clip C: another plain window
+        assert frame_numbers(s["video_c"]) == [first_c + k for k in range(clip.frames)]
         for name in seen:
             seen[name].add(int(s[name]))
     assert seen["av_order"] == {0, 1, 2} and seen["direction"] == {0, 1}
@@ -221,6 +223,22 @@ def test_queue_fills_with_momentum_keys_and_supplies_extra_positives_and_negativ
     fresh.load_state_dict(method.state_dict())
     assert len(fresh.queue) == 8
     torch.testing.assert_close(fresh.queue.keys("audio"), method.queue.keys("audio"))
+
+
+def test_contrast_pairs_the_plain_clips_and_never_sees_the_transformed_one(batch):
+    """video_video pairs clips B and C: a change to clip A (sped up, reversed) leaves both contrastive
+    terms as they were, and a change to clip C moves video_video only."""
+    method = build(["method.queue.start_step=1000000"])
+    method.eval()
+    with torch.no_grad():
+        base = method.losses(batch)
+        other_a = method.losses({**batch, "video": batch["video"].flip(2)})
+        other_c = method.losses({**batch, "video_c": batch["video_c"].flip(2)})
+    for name in ("video_video", "video_audio"):
+        torch.testing.assert_close(other_a[name], base[name])
+    assert not torch.isclose(other_a["video_speed"], base["video_speed"])
+    assert not torch.isclose(other_c["video_video"], base["video_video"])
+    torch.testing.assert_close(other_c["video_audio"], base["video_audio"])
 
 
 def test_few_queue_positives_are_reported_once(batch, caplog):

@@ -3,7 +3,8 @@
 Pretext tasks (cross-entropy on heads over encoder features): playback speed and direction of clip A
 in video and in audio (the two share them), intra-modal order of shuffled sub-clips in video and in
 audio, and inter-modal order (the audio before / with / after the video on the played time line).
-Contrast (InfoNCE on projections): video-video (clip A and clip B, two windows of one file) and
+Contrast (InfoNCE on projections): video-video (clips B and C, two plain windows of one file; never
+the transformed clip A, whose speed and direction the contrast would teach the encoder to ignore) and
 video-audio (clip B and its in-sync audio), each over the batch plus a FeatureQueue of past keys from
 momentum (EMA) copies of the encoders, whose entries become per-sample extra positives or negatives
 by the rule of avssl.losses.queue_pairs. The loss is the weighted sum of the nine terms
@@ -174,11 +175,12 @@ class TemporalAV(PretrainMethod):
     # ----------------------------------------------------------------- forward
 
     def encode(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Encoder features: video [2B, Dv] (rows :B clip A, B: clip B), video_parts [B, n, Dv], audio
-        [2B, Da] (rows :B clip A's audio, B: audio_sync), audio_parts [B, n, Da]; and the
-        L2-normalised embeddings video_embed [2B, E], audio_sync_embed [B, E]."""
+        """Encoder features: video [3B, Dv] (rows :B clip A, B:2B clip B, 2B: clip C), video_parts
+        [B, n, Dv], audio [2B, Da] (rows :B clip A's audio, B: audio_sync), audio_parts [B, n, Da]; and
+        the L2-normalised embeddings video_embed [2B, E] (clips B and C), audio_sync_embed [B, E]."""
         b, train = batch["video"].shape[0], self.training
-        video = self.video_encoder(self.video_input(torch.cat([batch["video"], batch["video_b"]]), train=train))
+        clips = torch.cat([batch["video"], batch["video_b"], batch["video_c"]])
+        video = self.video_encoder(self.video_input(clips, train=train))
         parts = batch["video_parts"]
         video_parts = self.video_encoder(self.video_input(parts.flatten(0, 1), train=train, stream=1))
         audio = self.audio_encoder(self.audio_input(torch.cat([batch["audio"], batch["audio_sync"]]), train=train))
@@ -189,7 +191,7 @@ class TemporalAV(PretrainMethod):
             "video_parts": video_parts.view(b, n, -1),
             "audio": audio,
             "audio_parts": audio_parts.view(b, n, -1),
-            "video_embed": F.normalize(self.video_head(video), dim=1),
+            "video_embed": F.normalize(self.video_head(video[b:]), dim=1),
             "audio_sync_embed": F.normalize(self.audio_head(audio[b:]), dim=1),
         }
 
@@ -219,7 +221,7 @@ class TemporalAV(PretrainMethod):
         """What this batch adds to the queue: clip B's and audio_sync's embeddings [B, E] from the
         momentum copies (or the current model's, detached, without momentum)."""
         if self.params.queue.momentum == 0:
-            return {"video": out["video_embed"][len(out["audio_sync_embed"]):].detach(),
+            return {"video": out["video_embed"][:len(out["audio_sync_embed"])].detach(),
                     "audio": out["audio_sync_embed"].detach()}
         video = self.key_video(self.video_input(batch["video_b"], train=self.training))
         audio = self.key_audio(self.audio_input(batch["audio_sync"], train=self.training))
@@ -235,11 +237,11 @@ class TemporalAV(PretrainMethod):
                                       video_id, self.queue.video_ids(), q.num_neighbours, q.num_negatives)
 
     def contrastive_losses(self, out: dict[str, torch.Tensor], batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], QueuePairs]:
-        """video_video (A <-> B) and video_audio (B <-> its in-sync audio) InfoNCE over batch + queue;
+        """video_video (B <-> C) and video_audio (B <-> its in-sync audio) InfoNCE over batch + queue;
         samples of the same group are not each other's batch negatives."""
         p = self.params
         b = batch["video"].shape[0]
-        video_a, video_b = out["video_embed"][:b], out["video_embed"][b:]
+        video_b, video_c = out["video_embed"][:b], out["video_embed"][b:]
         audio = out["audio_sync_embed"]
         pairs = self.queue_pairs(video_b, audio, batch["video_id"])
         k = pairs.positive.shape[1]
@@ -248,11 +250,11 @@ class TemporalAV(PretrainMethod):
         exclude = pair_mask(group, group) & ~torch.eye(b, dtype=torch.bool, device=group.device)
         video_audio = cross_modal_info_nce_with_queue(video_b, audio, queue_video, queue_audio, pairs,
                                                       p.temperature, exclude)
-        a_to_b = info_nce_with_queue(video_a, video_b, queue_video, p.temperature, exclude,
+        b_to_c = info_nce_with_queue(video_b, video_c, queue_video, p.temperature, exclude,
                                      pairs.positive, pairs.excluded)
-        b_to_a = info_nce_with_queue(video_b, video_a, queue_video, p.temperature, exclude,
+        c_to_b = info_nce_with_queue(video_c, video_b, queue_video, p.temperature, exclude,
                                      pairs.positive, pairs.excluded)
-        return {"video_video": 0.5 * (a_to_b + b_to_a), "video_audio": video_audio}, pairs
+        return {"video_video": 0.5 * (b_to_c + c_to_b), "video_audio": video_audio}, pairs
 
     def losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Every term (scalars), their weighted sum `loss`, head accuracies (`acc_<term>`), the mean

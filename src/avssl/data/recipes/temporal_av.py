@@ -1,5 +1,5 @@
-"""The temporal-av sample: a transformed clip for the temporal pretext tasks and a plain in-sync clip
-for the contrast and the order tasks, from two windows of one file.
+"""The temporal-av sample: a transformed clip for the temporal pretext tasks and two plain clips for
+the contrast and the order tasks, from three windows of one file.
 
 - Clip A (the transformed one): `video` is T frames from `video_start[0]` played `speed` times faster
   (every speed-th frame of the fps grid), reversed when `direction` is 1. `audio` is the same file's
@@ -13,6 +13,10 @@ for the contrast and the order tasks, from two windows of one file.
   `video_parts` / `audio_parts` are B's frames / audio_sync's samples cut into `num_subclips` pieces
   with gaps between neighbours (so no boundary continues into the next piece) and shuffled;
   `video_order` / `audio_order` are the permutation classes (avssl.data.views.order_view).
+- Clip C: `video_c` is T plain frames from `video_start[2]`, another window of the file: clip B's
+  partner in the video-video contrast. The contrast never sees clip A: pairing a sped-up or reversed
+  clip with a plain one as positives asks the encoder to be blind to the very speed and direction
+  its heads must tell apart, and measured that way the video heads stayed at chance (docs/methods.md).
 
 Audio at every speed, speed 1 included, goes through the same anti-alias filter
 (avssl.data.views.audio_at_speed), so the spectrum's edge does not give the speed away; files whose
@@ -69,9 +73,9 @@ def played_order(file_order: int, direction: int) -> int:
 class TemporalAVRecipe(SampleRecipe):
     """One sample of temporal-av (see the module docstring).
 
-    Returns uint8 video, video_b [3, T, S, S], video_parts [n, 3, P, S, S]; float audio, audio_sync [N],
+    Returns uint8 video, video_b, video_c [3, T, S, S], video_parts [n, 3, P, S, S]; float audio, audio_sync [N],
     audio_parts [n, Q]; int64 labels speed, direction, av_order, video_order, audio_order; video_id and
-    group (int64); video_start [2] (clips A and B) and audio_start (float64 seconds, file time).
+    group (int64); video_start [3] (clips A, B and C) and audio_start (float64 seconds, file time).
     """
 
     def __init__(self, table: FileTable, config: Config) -> None:
@@ -108,6 +112,7 @@ class TemporalAVRecipe(SampleRecipe):
                                                   max_offset=self.max_offset, video_index=index)
         direction = draw_index(rng, 2)
         start_b = start_anywhere(self.window.span, duration, rng, clip.fps)
+        start_c = start_anywhere(self.window.span, duration, rng, clip.fps)
         reader = ctx.reader()
         gen = ctx.torch_generator()
         video = read_video_clip(reader, pair.video_start, clip.frames, clip.fps, self.augment, gen, speed=speed)
@@ -117,6 +122,7 @@ class TemporalAVRecipe(SampleRecipe):
             video, audio = video.flip(1), audio.flip(0)
         video_b = read_video_clip(reader, start_b, clip.frames, clip.fps, self.augment, gen)
         audio_sync = read_audio_clip(reader, start_b, clip.audio_window, clip.sample_rate)
+        video_c = read_video_clip(reader, start_c, clip.frames, clip.fps, self.augment, gen)
         # order_view works on the leading (time) axis: [3, T, S, S] -> [T, 3, S, S] and back
         video_parts, video_order = order_view(video_b.transpose(0, 1), rng, self.num_subclips, self.merge_reverse,
                                               gap=self.gap_frames)
@@ -125,6 +131,7 @@ class TemporalAVRecipe(SampleRecipe):
         return {
             "video": video.contiguous(),
             "video_b": video_b,
+            "video_c": video_c,
             "video_parts": video_parts.transpose(1, 2).contiguous(),  # [n, P, 3, S, S] -> [n, 3, P, S, S]
             "audio": audio.contiguous(),
             "audio_sync": audio_sync,
@@ -136,6 +143,6 @@ class TemporalAVRecipe(SampleRecipe):
             "audio_order": torch.tensor(audio_order, dtype=torch.int64),
             "video_id": torch.tensor(index, dtype=torch.int64),
             "group": torch.tensor(int(ctx.table.groups[index]), dtype=torch.int64),
-            "video_start": torch.tensor([pair.video_start, start_b], dtype=torch.float64),
+            "video_start": torch.tensor([pair.video_start, start_b, start_c], dtype=torch.float64),
             "audio_start": torch.tensor(pair.audio_start, dtype=torch.float64),
         }
