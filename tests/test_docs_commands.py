@@ -73,6 +73,8 @@ SKIP = {
         "generates and times 720p benchmark media: minutes",
     "avssl bench loader --data 720p 30min --with-cache --batches 6 --repeats 1": "generates a 30-minute file",
     "avssl bench loader --data demo --recipes temporal-av --memory --samples 5000": "5000 samples: minutes",
+    "avssl bench learn --methods av-nce,avts --steps 1000 --work /tmp/learn --out l2.json":
+        "unpacks Debian's klettres-data and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)",
     "avssl embed long1800.mp4 --model random:avts-tiny --out e1800.npz --modality both --space joint":
         "a 30-minute file made by the python line before it",
     "avssl pretrain --config avts-tiny --data demo/train.csv --out runs/avts-tiny-tb trainer.logger=[csv,tensorboard]":
@@ -83,6 +85,9 @@ TOKENS = {
     "CKPT": "runs/avts-tiny/checkpoints/last.ckpt",
     "random:avts": "random:avts-tiny",  # the paper-scale network is minutes per file on a CPU
     "/data/my_videos": "clips",
+    "RUN/checkpoints/last.ckpt": "runs/avts-tiny/checkpoints/last.ckpt",
+    "talk.mp4": "clips/clip_0000.mp4",
+    "clip.mp4": "clips/clip_0001.mp4",
 }
 # appended per verb (argparse keeps the last value of an option; the last key=value override wins)
 TRAIN = ("trainer.max_steps=2", "data.batch_size=2", "data.num_workers=0", "trainer.checkpoint_every_n_steps=1")
@@ -94,6 +99,7 @@ SPEED = {
     ("eval", "fingerprint"): ("--limit", "3", "--transforms", "crop,blur"),
     ("bench", "train"): ("--frames", "4", "--size", "32", "--batch", "2", "--steps", "1", "--warmup", "0"),
     ("bench", "decode"): ("--files", "320x240_10s", "--clips", "2", "--backends", "pyav"),
+    ("bench", "sync-localize"): ("--steps", "2", "--clips", "2", "--shifts=0.4"),
     ("finetune",): ("max_steps=2", "batch_size=2", "clips_per_video=1", "num_workers=0"),
 }
 PYTHON_M = ("python", "python3", "torchrun", "srun")
