@@ -208,7 +208,7 @@ def sandbox(tiny_world, tmp_path_factory):
     world = Path(tiny_world)
     for name, target in {"UCF101": "ucf", "ESC-50": "esc", "movies": "movies", "clips": "clips",
                          "videos": "clips"}.items():
-        shutil.copytree(world / target, box / name)  # copies: `avssl embed` does not follow a linked folder
+        shutil.copytree(world / target, box / name)
     (box / "configs").symlink_to(ROOT / "src" / "avssl" / "configs", target_is_directory=True)
     (box / "demo").mkdir()
     manifests = {"pretrain": (None, None), "ucf1": ("ucf101", 1), "ucf2": ("ucf101", 2), "ucf3": ("ucf101", 3),

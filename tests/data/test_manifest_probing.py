@@ -71,6 +71,11 @@ def test_discovery_walks_folders_sorted_and_keeps_named_files(tmp_path):
     assert rel == ["a/deep/er/y.flac", "a/frames.avi", "a/x.webm", "b/a.wav", "b/z.MP4", "c.mkv", "odd.bin"]
     with pytest.raises(UsageError, match="missing_dir: no such file or folder"):
         discover_media([tmp_path / "missing_dir"])
+    # a folder given as a link is walked; a linked folder met inside a walk is not followed
+    (tmp_path / "linked_b").symlink_to(tmp_path / "b", target_is_directory=True)
+    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a", target_is_directory=True)
+    rel = [os.path.relpath(p, tmp_path) for p in discover_media([tmp_path / "linked_b", tmp_path / "a"])]
+    assert rel == ["a/deep/er/y.flac", "a/frames.avi", "a/x.webm", "linked_b/a.wav", "linked_b/z.MP4"]
 
 
 # one reason per bad input -----------------------------------------------------------------------

@@ -28,8 +28,9 @@ def discover_media(paths: Iterable[str | os.PathLike]) -> list[str]:
     """Media files under `paths` (files are taken as given, folders walked), absolute, sorted, unique.
 
     A folder named like a media file (`clip.mp4/`) is listed too, so that the probe reports it
-    rather than silently skipping it; symlinked folders are not followed (no loops), symlinked
-    files are listed (a loop among them is then reported by the probe). A path that does not exist
+    rather than silently skipping it; a folder given as a symlink is walked, but symlinked folders met
+    inside a walk are not followed (no loops); symlinked files are listed (a loop among them is then
+    reported by the probe). A path that does not exist
     is a UsageError naming it.
     """
     found: set[str] = set()
@@ -37,7 +38,7 @@ def discover_media(paths: Iterable[str | os.PathLike]) -> list[str]:
         path = os.path.abspath(os.fspath(given))
         if not os.path.lexists(path):
             raise UsageError(f"{os.fspath(given)}: no such file or folder")
-        if os.path.isdir(path) and not os.path.islink(path):
+        if os.path.isdir(path):
             found.update(_walk(path))
         else:
             found.add(path)  # an explicitly named file is probed whatever its extension
