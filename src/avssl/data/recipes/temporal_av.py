@@ -73,8 +73,8 @@ def played_order(file_order: int, direction: int) -> int:
 class TemporalAVRecipe(SampleRecipe):
     """One sample of temporal-av (see the module docstring).
 
-    Returns uint8 video, video_b, video_c [3, T, S, S], video_parts [n, 3, P, S, S]; float audio, audio_sync [N],
-    audio_parts [n, Q]; int64 labels speed, direction, av_order, video_order, audio_order; video_id and
+    Returns uint8 video, video_b, video_c [3, T, S, S], video_parts [n, 3, P, S, S]; float audio,
+    audio_sync [N], audio_parts [n, Q]; int64 labels speed, direction, av_order, video_order, audio_order; video_id and
     group (int64); video_start [3] (clips A, B and C) and audio_start (float64 seconds, file time).
     """
 
