@@ -66,7 +66,6 @@ SKIP = {
     "avssl bench train --model r2plus1d_18 --device cuda --batch 32 --steps 20 --precision bf16 --channels-last": GPU,
     "avssl bench train --model r2plus1d_18 --device cuda --batch 32 --steps 20 --precision bf16 --channels-last "
     "--compile": GPU,
-    "avssl demo --quick --out dq": "minutes on the default world (tests/cli/test_demo_quick.py runs it)",
     "avssl demo --quick --method all --out da": "minutes on the default world (tests/cli/test_demo_quick.py runs it)",
     "avssl bench loader --data demo --with-cache --batches 8 --repeats 2": "generates and times benchmark media: minutes",
     "avssl bench loader --data demo 720p --with-cache --batches 8 --repeats 1":
