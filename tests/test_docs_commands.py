@@ -74,6 +74,12 @@ SKIP = {
     "avssl bench loader --data demo --recipes temporal-av --memory --samples 5000": "5000 samples: minutes",
     "avssl bench learn --methods av-nce,avts --steps 1000 --work /tmp/learn --out l2.json":
         "unpacks Debian's klettres-data and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)",
+    "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft32 model=video max_steps=2000 "
+    "batch_size=16 lr=0.002 dropout=0": "needs the letters world that `avssl bench learn` renders (apt, minutes)",
+    "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft64 model=video max_steps=1000 "
+    "batch_size=16 lr=0.002 dropout=0 data.video_augment.size=64 data.video_augment.crop_scale=[0.8,1.0] "
+    "data.video_augment.jitter_p=0 data.video_augment.grayscale_p=0 data.video_augment.flip_p=0":
+        "needs the letters world that `avssl bench learn` renders (apt, minutes)",
     "avssl embed long1800.mp4 --model random:avts-tiny --out e1800.npz --modality both --space joint":
         "a 30-minute file made by the python line before it",
     "avssl pretrain --config avts-tiny --data demo/train.csv --out runs/avts-tiny-tb trainer.logger=[csv,tensorboard]":
