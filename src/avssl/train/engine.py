@@ -237,22 +237,21 @@ def _pretrain(config: Config, manifest_path: str, paths: RunPaths, stop: StopReq
     data = PretrainDataModule(method, table, config, strict=strict, data_changed=data_changed,
                               quarantine=BadFileQuarantine(paths.bad_files, table.paths))
     trainer = build_trainer(config, paths, point.step, callbacks, stop=stop, fingerprint=fingerprint)
-    if stop.signum:
-        raise RunStopped(stop.signum, point.step or 0)
-    fit(trainer, method, data, point.path, stop)
-    if stop.signum and trainer.global_step < config.trainer.max_steps:
-        checkpointer = next(c for c in trainer.callbacks if isinstance(c, CheckpointEveryNSteps))
-        raise RunStopped(stop.signum, max(checkpointer.saved_step, point.step or 0, 0))
+    fit(trainer, method, data, point, stop)
     return paths.checkpoints / LAST
 
 
-def fit(trainer: L.Trainer, method: Any, data: L.LightningDataModule, resume: Optional[Path], stop: StopRequest) -> None:
-    """trainer.fit, with a dead loader worker, a --strict bad file and Lightning's own SIGTERM turned into avssl's errors."""
+def fit(trainer: L.Trainer, method: Any, data: L.LightningDataModule, point: ResumePoint, stop: StopRequest) -> None:
+    """trainer.fit from `point`, with a dead loader worker, a --strict bad file and Lightning's own SIGTERM
+    turned into avssl's errors; a stop request before or during the fit is RunStopped at the step of
+    the last checkpoint."""
+    if stop.signum:
+        raise RunStopped(stop.signum, point.step or 0)
     try:
         with warnings.catch_warnings():
             for message in QUIET_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            trainer.fit(method, datamodule=data, ckpt_path=str(resume) if resume is not None else None)
+            trainer.fit(method, datamodule=data, ckpt_path=str(point.path) if point.path is not None else None)
     except SIGTERMException:
         # Lightning's own handler caught a SIGTERM before ours took over (as training started)
         if not stop.signum:
@@ -271,6 +270,9 @@ def fit(trainer: L.Trainer, method: Any, data: L.LightningDataModule, resume: Op
             "The last complete checkpoint is kept: run the same command to resume; to find the file, "
             "run `avssl probe` on the manifest's files, or pretrain with data.num_workers=0"
         ) from err
+    if stop.signum and trainer.global_step < trainer.max_steps:
+        checkpointer = next(c for c in trainer.callbacks if isinstance(c, CheckpointEveryNSteps))
+        raise RunStopped(stop.signum, max(checkpointer.saved_step, point.step or 0, 0))
 
 
 def _worker_death(err: BaseException) -> str:

@@ -19,14 +19,13 @@ from avssl.config.typed import ConfigError, to_dict
 from avssl.data.recipes.finetune import LabelledTable
 from avssl.methods.finetune import build_classifier, classifier_class
 from avssl.train.bad_files import BadFileQuarantine, keep_rows_before, write_bad_rows
-from avssl.train.callbacks import CheckpointEveryNSteps
 from avssl.train.checkpoint_format import safe_load
 from avssl.train.data import PretrainDataModule
 from avssl.train.engine import build_trainer, check_accelerator, find_resume_point, fit, write_run_config
 from avssl.train.finetune_data import SplitData, labelled_fingerprint
 from avssl.train.resume import RunPaths, check_resume_data, config_differences, flatten
 from avssl.train.run_dir import claim_run_dir, is_launch_rank_zero
-from avssl.train.signals import RunStopped, StopRequest
+from avssl.train.signals import StopRequest
 from avssl.train.table import FileRequirements, file_requirements
 
 log = logging.getLogger(__name__)
@@ -116,12 +115,7 @@ def _finetune_split(config: Config, section: FinetuneSection, split: SplitData, 
                               strict=strict, quarantine=BadFileQuarantine(paths.bad_files, table.paths))
     trainer = build_trainer(config, paths, point.step, [FinetuneRecord(section), *callbacks], stop=stop,
                             fingerprint=fingerprint)
-    if stop.signum:
-        raise RunStopped(stop.signum, point.step or 0)
-    fit(trainer, model, data, point.path, stop)
-    if stop.signum and trainer.global_step < config.trainer.max_steps:
-        checkpointer = next(c for c in trainer.callbacks if isinstance(c, CheckpointEveryNSteps))
-        raise RunStopped(stop.signum, max(checkpointer.saved_step, point.step or 0, 0))
+    fit(trainer, model, data, point, stop)
     return SplitRun(model, trainer.global_step, trained_now=True)
 
 
