@@ -111,6 +111,14 @@ def test_load_resolves_relative_paths_against_the_manifest_folder(tmp_path):
     assert (loaded[0].label, loaded[0].error, loaded[0].width, loaded[0].has_video) == ("", "", 64, True)
 
 
+def test_relative_paths_are_saved_absolute_so_they_load_as_they_were_meant(tmp_path, monkeypatch, manifest):
+    """A path relative to the working folder must not be re-read relative to the manifest's folder."""
+    monkeypatch.chdir(tmp_path)
+    rows = [dict(manifest[0].__dict__, path="clips/a.mp4")]
+    saved = Manifest.from_rows(rows).save(tmp_path / "deeper" / "m.csv")
+    assert Manifest.load(saved)[0].path == str(tmp_path / "clips" / "a.mp4")
+
+
 def test_load_names_the_file_and_the_missing_column(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("path,has_video,has_audio\n/a.mp4,1,1\n")

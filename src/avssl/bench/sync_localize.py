@@ -53,7 +53,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.clips < 1 or args.steps < 1:
         raise UsageError("--clips and --steps must be positive")
     started = time.perf_counter()
-    args.work = os.path.abspath(args.work)  # manifests resolve relative paths against their own folder
     test_root = os.path.join(args.work, f"world-{args.test_seed}")
     test_world = generate_world(test_root, preset("default", seed=args.test_seed), "default", args.workers, False)
     records = [r for r in test_world["files"] if r["kind"] == "clip"][:args.clips]

@@ -34,9 +34,11 @@ Columns = dict[str, "np.ndarray | PackedStrings"]
 
 def save_columns(columns: Columns, path: str | os.PathLike) -> str:
     """Write a manifest's columns as CSV or Parquet (by extension); parent folders are created.
-    Returns the path."""
+    Relative paths (this process's, so relative to the working folder) are written absolute: a
+    manifest's relative paths are read relative to its own folder. Returns the path."""
     path = os.fspath(path)
     ext = manifest_format(path)
+    columns = {**columns, "path": _resolve_paths(columns["path"], os.getcwd())}
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
