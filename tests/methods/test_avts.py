@@ -103,6 +103,38 @@ def test_bad_easy_negatives_value_is_refused():
         tiny_config("method.easy_negatives=some")
 
 
+class _MapOnly(torch.nn.Module):
+    """An audio encoder that returns its input as the map: [B, C, F, T] -> map, or its mean."""
+
+    out_dim = 4
+
+    def forward(self, x: torch.Tensor, return_map: bool = False) -> torch.Tensor:
+        return x if return_map else x.mean(dim=(2, 3))
+
+
+def test_audio_time_bins_keep_when_an_event_sounds():
+    """The same event early or late in the window: one embedding when the map is averaged over time,
+    two with time bins, and the head's input is the bins' means over frequency, side by side."""
+    early, late = torch.zeros(1, 4, 2, 6), torch.zeros(1, 4, 2, 6)
+    early[0, 1, :, 0] = 3.0
+    late[0, 1, :, 5] = 3.0
+    maps = torch.cat([early, late])
+    for bins, same in ((1, True), (3, False)):
+        method = method_class("avts")(tiny_config(f"method.audio_time_bins={bins}")).eval()
+        method.audio_encoder = _MapOnly()
+        method.audio_head = torch.nn.Linear(4 * bins, 8)
+        embedded = method.embed_audio(maps)
+        assert torch.allclose(embedded[0], embedded[1]) == same
+    expected = torch.nn.functional.normalize(method.audio_head(maps.mean(dim=2).reshape(2, 4, 3, 2).mean(dim=3).flatten(1)),
+                                             dim=1)
+    assert torch.allclose(embedded, expected, atol=1e-6)
+
+
+def test_audio_time_bins_below_one_are_refused():
+    with pytest.raises(ConfigError, match="method.audio_time_bins"):
+        tiny_config("method.audio_time_bins=0")
+
+
 @pytest.fixture(scope="module")
 def av_files(tmp_path_factory):
     """Six 4 s mp4 files whose audio onsets coincide with flashes in the video."""

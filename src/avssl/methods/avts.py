@@ -4,7 +4,8 @@ Positives: a video clip and the audio at the same instant. Negatives: easy (the 
 sample of the batch, from another source: one per video as in the paper, or all of them) and hard
 (the same file's audio, shifted from this very video clip by at least `min_offset` seconds of gap),
 mixed by a curriculum that starts with easy negatives only. Loss: the contrastive margin loss on the
-distance of the L2-normalised video and audio embeddings. The data recipe is avssl.data.recipes.avts.
+distance of the L2-normalised video and audio embeddings (the audio one from time bins of the audio
+map with `audio_time_bins`: sync is about when). The data recipe is avssl.data.recipes.avts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
+import torch.nn.functional as F
 
 from avssl.config.typed import require
 from avssl.data.recipes.avts import AVTSRecipe, hard_min_offset
@@ -47,6 +49,11 @@ class AVTSParams:
     min_offset: the gap in seconds between a hard negative's audio window and the in-sync one (they
     share no sample), or with `hard_overlap` the distance between their starts. max_offset: the
     largest distance between the two starts (null: as far as the file allows).
+    audio_time_bins: the audio embedding's input is the audio encoder's map averaged over frequency
+    and cut into this many equal time bins (concatenated), instead of its mean over the whole window.
+    Whether audio is in sync is a question of when its events happen, and a mean over time keeps what
+    sounds but not when; the video encoder's strided temporal convolutions already end in 1-2 time
+    steps with weights that differ by position. 1: the pooled features (every other method).
     """
 
     margin: float = AVTS_MARGIN
@@ -54,12 +61,14 @@ class AVTSParams:
     min_offset: float = 0.5
     max_offset: Optional[float] = None
     hard_overlap: bool = False
+    audio_time_bins: int = 1
     curriculum: CurriculumParams = field(default_factory=CurriculumParams)
 
     def validate(self, where: str) -> None:
         require(self.margin > 0, f"{where}.margin", "must be positive")
         require(self.easy_negatives in ("one", "all"), f"{where}.easy_negatives", "must be 'one' or 'all'")
         require(self.min_offset >= 0, f"{where}.min_offset", "must be >= 0")
+        require(self.audio_time_bins >= 1, f"{where}.audio_time_bins", "must be >= 1")
         require(self.max_offset is None or self.max_offset >= self.min_offset, f"{where}.max_offset",
                 "must be >= min_offset")
 
@@ -78,13 +87,22 @@ class AVTS(PretrainMethod):
                 f"({p.max_offset}) must be >= {least:g} s: the distance between the starts of two audio "
                 f"windows {p.min_offset:g} s apart" + ("" if p.hard_overlap else " with no sample in common"))
         self.video_head = self.projection(self.video_encoder.out_dim)
-        self.audio_head = self.projection(self.audio_encoder.out_dim)
+        self.audio_head = self.projection(self.audio_encoder.out_dim * p.audio_time_bins)
         c = p.curriculum
         self.curriculum = HardNegativeCurriculum(c.easy_steps, c.final_hard_share, c.ramp_steps)
 
     @classmethod
     def chance_levels(cls, config: Any) -> dict[str, float]:
         return {"train/sync_accuracy_easy": 0.5, "train/sync_accuracy_hard": 0.5}
+
+    def embed_audio(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel [B, 1, F, T] -> the joint space [B, E]: with `audio_time_bins` > 1 the projection
+        head sees the encoder's map averaged over frequency, in that many time bins."""
+        bins = self.params.audio_time_bins
+        if bins == 1:
+            return super().embed_audio(log_mel)
+        timeline = self.audio_encoder(log_mel, return_map=True).mean(dim=2)  # [B, C, T']
+        return F.normalize(self.audio_head(F.adaptive_avg_pool1d(timeline, bins).flatten(1)), dim=1)
 
     def negative_audio_index(self, groups: torch.Tensor, has_hard: torch.Tensor, hard_share: float) -> tuple[torch.Tensor, torch.Tensor]:
         """For each sample, whether its hard negative is used, and the batch row whose audio is its easy
