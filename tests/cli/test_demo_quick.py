@@ -136,3 +136,22 @@ def test_compare_counts_a_tie_as_not_better_and_ranks_lower_as_better():
     rows = {(r["evaluation"], r["metric"]): r for r in compare(results(0.3, 95.0), results(0.2, 90.0))}
     assert rows["ucf_video_linear", "top1"]["pretrained_better"]
     assert not rows["cross_modal_retrieval", "median_rank"]["pretrained_better"]
+
+
+def test_full_demo_trains_each_method_for_its_tiny_configs_steps_and_the_report_says_so():
+    """Without --quick or --steps each method trains as long as its tiny config asks (AVTS needs more
+    steps than the others to tell in-sync audio from shifted audio); --steps N overrides all."""
+    import dataclasses
+
+    from avssl.demo.pipeline import FULL, QUICK, method_steps
+    from avssl.demo.report import _steps_phrase
+    from avssl.methods.configs import load_config
+
+    for method in METHODS:
+        own = load_config(f"configs/{method}-tiny.yaml").trainer.max_steps
+        assert method_steps(FULL, f"{method}-tiny") == own
+        assert method_steps(QUICK, f"{method}-tiny") == 300
+        assert method_steps(dataclasses.replace(FULL, steps=7), f"{method}-tiny") == 7
+    own = {"scale": "default", "steps": None, "methods": {"avts": {"steps": 1500}, "av-nce": {"steps": 600}}}
+    assert _steps_phrase(own) == "pretraining steps of each method's tiny config (avts 1500, av-nce 600)"
+    assert _steps_phrase({**own, "steps": 300}) == "300 pretraining steps per method"

@@ -17,7 +17,7 @@ def _seed(top1, rank, better):
     random = json.loads(json.dumps(values))
     random["ucf_video_linear"]["top1"] = 0.1
     rows = [{"evaluation": "ucf_video_linear", "metric": "top1", "pretrained_better": better}]
-    return {"config": "avts-tiny", "checkpoint": "c", "train_seconds": 2.0, "pretrained": values, "random": random,
+    return {"config": "avts-tiny", "steps": 300, "checkpoint": "c", "train_seconds": 2.0, "pretrained": values, "random": random,
             "comparison": rows + [{"evaluation": e, "metric": m, "pretrained_better": False}
                                   for e, ms in (("ucf_video_linear", ["top5"]), ("esc_audio_linear", ["top1", "top5"]),
                                                 ("cross_modal_retrieval", ["median_rank", "recall@1", "recall@5",
@@ -42,3 +42,4 @@ def test_aggregate_gives_mean_std_n_and_seeds_won():
     text = json.dumps(out)  # pretrained and random, of the mean and of each seed: integers
     assert text.count('"n_queries": 192') == 8 and '192.0' not in text
     assert [s["seed"] for s in out["per_seed"]] == [0, 1, 2] and out["seeds"] == [0, 1, 2]
+    assert out["steps"] == 300 and "steps" not in out["per_seed"][0]  # the method's, once

@@ -32,17 +32,18 @@ METHODS = ("avts", "avcl", "movie-nce", "temporal-av", "av-nce")
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """How much work a demo does: world scale, training steps, clips per file at extraction."""
+    """How much work a demo does: world scale, training steps (None: each method's tiny config's own
+    `trainer.max_steps`, what it needs at CPU scale), clips per file at extraction."""
 
     scale: str
-    steps: int
+    steps: int | None
     ucf_clips: int
     esc_clips: int
 
 
 # The tiny world has 5 unlabeled files, fewer than one batch: --quick trains on the default world too
 QUICK = DemoPlan(scale="default", steps=300, ucf_clips=2, esc_clips=3)
-FULL = DemoPlan(scale="default", steps=600, ucf_clips=3, esc_clips=5)
+FULL = DemoPlan(scale="default", steps=None, ucf_clips=3, esc_clips=5)
 
 SYNC_METHODS = ("avts",)  # methods trained to tell in-sync from shifted audio
 PRETEXT_METHODS = ("temporal-av",)  # methods with direction and order heads (avssl.evaluate.pretext)
@@ -209,6 +210,14 @@ def run_demo(out_dir: str, methods: list[str], plan: DemoPlan, workers: int = 2,
     return results
 
 
+def method_steps(plan: DemoPlan, config_name: str) -> int:
+    """The pretraining steps of `config_name` in this demo: the plan's, or the config's own."""
+    from avssl.config.bundled import resolve_config_path
+    from avssl.methods.configs import load_config
+
+    return plan.steps or load_config(resolve_config_path(config_name)).trainer.max_steps
+
+
 def run_method(method: str, name: str, train_seed: int | None, out_dir: str, plan: DemoPlan,
                manifests: dict[str, str], workers: int, started: float) -> dict:
     """Pretrain METHOD-tiny into out_dir/runs/NAME (config seed `train_seed` when given), evaluate it
@@ -221,10 +230,11 @@ def run_method(method: str, name: str, train_seed: int | None, out_dir: str, pla
     config_name = f"{method}-tiny"
     overrides = [] if train_seed is None else [f"seed={train_seed}"]
     run_dir, world_dir = os.path.join(out_dir, "runs", name), os.path.join(out_dir, "world")
-    _stage(f"pretraining {config_name} {' '.join(overrides)} for {plan.steps} steps into {run_dir}", started)
+    steps = method_steps(plan, config_name)
+    _stage(f"pretraining {config_name} {' '.join(overrides)} for {steps} steps into {run_dir}", started)
     # the online probe (kNN top-1 on the UCF-style clips, logged as probe/knn_top1): the learning curve
-    probe = [f"probe.manifest={os.path.abspath(manifests['ucf1'])}", f"probe.every_n_steps={max(1, plan.steps // 10)}"]
-    config = load_config(resolve_config_path(config_name), [f"trainer.max_steps={plan.steps}",
+    probe = [f"probe.manifest={os.path.abspath(manifests['ucf1'])}", f"probe.every_n_steps={max(1, steps // 10)}"]
+    config = load_config(resolve_config_path(config_name), [f"trainer.max_steps={steps}",
                                                             f"data.num_workers={workers}", *probe, *overrides])
     t0 = time.perf_counter()
     checkpoint = str(pretrain(config, manifests["pretrain"], run_dir))
@@ -239,7 +249,7 @@ def run_method(method: str, name: str, train_seed: int | None, out_dir: str, pla
     _stage(f"{name}: features and evaluation of {random_spec} {' '.join(overrides)}", started)
     rnd = evaluate_model(random_spec, manifests, world_dir, features["random"], plan, workers,
                          overrides=overrides, **own)
-    return {"config": config_name, "checkpoint": checkpoint, "train_seconds": round(train_s, 1),
+    return {"config": config_name, "steps": steps, "checkpoint": checkpoint, "train_seconds": round(train_s, 1),
             "pretrained": pre, "random": rnd, "comparison": compare(pre, rnd),
             "loss_terms": loss_term_columns(method),
             "chance": {**method_class(method).chance_levels(config),

@@ -34,6 +34,14 @@ EVALUATIONS_LEGEND = (
 )
 
 
+def _steps_phrase(results: dict) -> str:
+    """'600 pretraining steps per method', or each method's own (its tiny config's) steps."""
+    if results.get("steps"):
+        return f"{results['steps']} pretraining steps per method"
+    own = ", ".join(f"{method} {r['steps']}" for method, r in results["methods"].items() if "steps" in r)
+    return f"pretraining steps of each method's tiny config ({own})"
+
+
 def write_demo_report(results: dict, out_dir: str) -> str:
     """out_dir/report.md: method vs random table, then per method its training curves (one figure per
     family of logged metrics) and the embedding maps of the pretrained and the random model."""
@@ -42,8 +50,8 @@ def write_demo_report(results: dict, out_dir: str) -> str:
               "and initialises anew); `better in` counts the seeds where pretrained beat random."
               if seeds else "One seed: small differences are noise (`avssl demo --seeds 3` gives the spread).")
     lines = ["# avssl demo", "",
-             f"World scale `{results['scale']}`, world seed {results['seed']}, {results['steps']} pretraining steps "
-             f"per method, {results['seconds']:.0f} s in all. Random = the same architecture freshly "
+             f"World scale `{results['scale']}`, world seed {results['seed']}, {_steps_phrase(results)}, "
+             f"{results['seconds']:.0f} s in all. Random = the same architecture freshly "
              f"initialised. {spread}", "", *EVALUATIONS_LEGEND, ""]
     lines += _table(results, bool(seeds))
     for method, r in results["methods"].items():

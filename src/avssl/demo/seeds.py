@@ -48,7 +48,7 @@ def aggregate_method(per_seed: list[dict], seeds: list[int]) -> dict:
         row["better_in_seeds"] = sum(
             next(r["pretrained_better"] for r in seed["comparison"]
                  if r["evaluation"] == evaluation and r["metric"] == metric) for seed in per_seed)
-    keep = ("config", "loss_terms", "chance")
+    keep = ("config", "steps", "loss_terms", "chance")
     return {**{k: first[k] for k in keep}, "seeds": list(seeds),
             "train_seconds": round(float(np.mean([r["train_seconds"] for r in per_seed])), 1),
             "pretrained": pre, "pretrained_std": pre_std, "random": rnd, "random_std": rnd_std,
