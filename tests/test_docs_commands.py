@@ -104,7 +104,7 @@ SPEED = {
     ("eval", "fingerprint"): ("--limit", "3", "--transforms", "crop,blur"),
     ("bench", "train"): ("--frames", "4", "--size", "32", "--batch", "2", "--steps", "1", "--warmup", "0"),
     ("bench", "decode"): ("--files", "320x240_10s", "--clips", "2", "--backends", "pyav"),
-    ("bench", "sync-localize"): ("--steps", "2", "--clips", "2", "--shifts=0.4"),
+    ("bench", "sync-localize"): ("--steps", "2", "--clips", "2", "--shifts=0.4", "--maps=raw,occlusion-contrast"),
     ("finetune",): ("max_steps=2", "batch_size=2", "clips_per_video=1", "num_workers=0"),
 }
 PYTHON_M = ("python", "python3", "torchrun", "srun")

@@ -175,3 +175,70 @@ def test_box_peak_rank_is_one_on_the_box_and_low_when_the_map_avoids_it(world):
     noise = 0.01 * np.random.default_rng(0).random((len(times), 96, 128))
     avoid = np.repeat(np.where(mask, -1.0, 0.0)[None], len(times), 0) + noise
     assert box_peak_ranks(avoid, times, 1.0, boxes)[0] < 0.05
+
+
+def test_occlusion_patches_cover_the_frame_and_still_only_their_square():
+    from avssl.evaluate.localize_occlusion import drop_map, patch_corners, stilled_variants
+
+    corners = patch_corners(13, 20, 6)
+    covered = np.zeros((13, 20), bool)
+    for y, x in corners:
+        covered[y:y + 6, x:x + 6] = True
+    assert covered.all() and {y for y, _ in corners} == {0, 3, 6, 7} and max(x for _, x in corners) == 14
+    clip = torch.randint(0, 255, (3, 4, 13, 20), dtype=torch.uint8)
+    variants = stilled_variants(clip, corners[:2], 6)
+    assert torch.equal(variants[0][..., 6:, :], clip[..., 6:, :]) and torch.equal(variants[0][..., :, 6:], clip[..., :, 6:])
+    square = variants[0][..., :6, :6]
+    assert torch.equal(square, square[:, :1].expand_as(square))  # one still picture in every frame
+    assert (square[:, 0].float() - clip[..., :6, :6].float().mean(dim=1)).abs().max() <= 0.5
+    # the mean over the patches covering each pixel: one patch with drop 1, the others 0
+    drops = torch.zeros(len(corners))
+    drops[0] = 1.0
+    mapped = drop_map(drops, (13, 20), 6)
+    assert mapped[0, 0] == 1.0 and mapped[12, 19] == 0.0 and 0 < mapped[4, 4] < 1
+
+
+class _MotionSensor(torch.nn.Module):
+    """A stand-in model whose video embedding moves with the motion in one region of the frame."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, region):
+        super().__init__()
+        self.region = region
+
+    def video_input(self, x, train=False):
+        return x.float()
+
+    def embed_video(self, x):
+        y0, y1, x0, x1 = self.region
+        motion = x[:, :, :, y0:y1, x0:x1].std(dim=2).mean(dim=(1, 2, 3))
+        return torch.nn.functional.normalize(torch.stack([motion / 50, torch.ones_like(motion)], dim=1), dim=1)
+
+
+def test_occlusion_map_peaks_where_the_motion_that_matches_the_audio_is():
+    from avssl.evaluate.localize_occlusion import drop_map, patch_corners, stilling_effects
+
+    clip = torch.zeros(3, 8, 24, 32, dtype=torch.uint8)
+    clip[:, ::2, 14:18, 20:24] = 200  # a flashing square that the model's agreement depends on
+    clip[:, 1::2, 2:6, 2:6] = 200  # another one that it ignores
+    method = _MotionSensor((12, 20, 18, 26))
+    effects = stilling_effects(method, clip, patch=4)
+    assert effects.shape == (len(patch_corners(24, 32, 4)), 2)
+    audio = torch.tensor([1.0, 0.0])  # the sound agrees with motion in the sensor's region
+    mapped = drop_map(effects @ audio, (24, 32), 4)
+    peak = np.unravel_index(int(mapped.argmax()), mapped.shape)
+    assert 14 <= peak[0] < 18 and 20 <= peak[1] < 24
+    assert mapped[2:6, 2:6].abs().max() < 1e-6 < mapped.max()
+
+
+def test_cli_occlusion_maps_and_patch_only_with_them(clip, tmp_path, capsys):
+    out = tmp_path / "still"
+    assert cli.main(["localize", clip, "--model", "random:avts-tiny", "--out", str(out), "--map", "occlusion-contrast",
+                     "--patch", "12"]) == 0
+    assert "stilled squares over 37x49 frames" in capsys.readouterr().out
+    saved = np.load(out / "maps.npz")
+    assert saved["maps"].shape == (4, 96, 128) and str(saved["mode"]) == "occlusion-contrast"
+    assert np.isfinite(saved["maps"]).all() and saved["maps"].std() > 0
+    assert cli.main(["localize", clip, "--model", "random:avts-tiny", "--out", str(tmp_path / "o"), "--patch", "12"]) == 2
+    assert "--patch applies to --map occlusion" in capsys.readouterr().err

@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shifts", default=",".join(f"{s:g}" for s in SHIFTS),
                         help="audio shifts in seconds, comma-separated (default %(default)s)")
     parser.add_argument("--scale", type=float, default=1.0, help="localize --scale (default 1)")
+    parser.add_argument("--maps", default="raw,contrast,occlusion,occlusion-contrast",
+                        help="localize --map kinds judged, comma-separated (default %(default)s)")
     parser.add_argument("--train-seed", type=int, default=0, help="seed of the pretraining world (default 0)")
     parser.add_argument("--test-seed", type=int, default=1, help="seed of the held-out world (default 1)")
     parser.add_argument("--work", default=".cache/bench-sync-localize", help="folder for worlds, runs and shifted clips")
@@ -49,7 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from avssl.data.synthetic import generate_world, preset
 
+    from avssl.evaluate.localize import MODES
+
     shifts = parse_shifts(args.shifts)
+    maps = [m for m in args.maps.split(",") if m]
+    if not maps or any(m not in MODES for m in maps):
+        raise UsageError(f"--maps: comma-separated kinds among {', '.join(MODES)}, got {args.maps!r}")
     if args.clips < 1 or args.steps < 1:
         raise UsageError("--clips and --steps must be positive")
     started = time.perf_counter()
@@ -64,8 +71,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log.info("bench sync-localize: judging %s (%.0f s so far)", model, time.perf_counter() - started)
         result[name] = {"sync": judge_sync(model, clips),
                         "localize": {mode: judge_localize(model, test_root, test_world, records, args.scale, mode)
-                                     for mode in ("raw", "contrast")}}
-    result["localize_baselines"] = baselines(test_world, records, result["pretrained"]["localize"]["raw"]["frame_size"])
+                                     for mode in maps}}
+    frame_size = result["pretrained"]["localize"][maps[0]]["frame_size"]
+    result["localize_baselines"] = baselines(test_world, records, frame_size)
     result["chance_sync_within_1_frame"] = 3 / (2 * 2.0 * 25 + 1)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result

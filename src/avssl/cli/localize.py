@@ -6,6 +6,10 @@ position by position, averaged over the window's time and upsampled onto the fra
 the whole frame (not the training centre crop) with its short side at --scale x the size the model
 was trained at (1: objects at their training size; 2: a map twice as fine). --map contrast
 subtracts from each position's similarity its mean similarity with the file's other audio windows.
+--map occlusion stills one --patch x --patch px square of the clip at a time (each pixel replaced by
+its mean over the window's frames) and maps how much the whole clip's agreement with the window's
+audio drops: which motion the sound goes with (one forward pass per square and window: slower);
+occlusion-contrast subtracts the mean drop with the file's other audio windows.
 
 Writes into --out: maps.npz (`maps` float32 [N, H, W] at frame size, `times` [N] window starts in
 seconds, `window_seconds`), overlays/window_NNNN_<start>s.png (the frame at each window's centre
@@ -33,9 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=float, metavar="S", help="seconds between windows (default: the window length)")
     parser.add_argument("--scale", type=float, default=1.0, metavar="X",
                         help="frame short side as a multiple of the training one (default 1)")
-    parser.add_argument("--map", default="raw", choices=("raw", "contrast"),
+    parser.add_argument("--map", default="raw", choices=("raw", "contrast", "occlusion", "occlusion-contrast"),
                         help="raw: cosine of each position with the window's audio; contrast: minus its mean "
-                             "cosine with the file's other audio windows (default raw)")
+                             "cosine with the file's other audio windows; occlusion(-contrast): the drop of the "
+                             "clip's agreement with its audio when a square is stilled (default raw)")
+    parser.add_argument("--patch", type=int, metavar="PX",
+                        help="side of the stilled square for --map occlusion (default: a sixth of the short side)")
     parser.add_argument("--batch-size", type=int, default=16, metavar="N", help="windows per forward pass")
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
 
@@ -45,6 +52,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         value = getattr(args, option)
         if value is not None and (not math.isfinite(value) or value <= 0):
             raise UsageError(f"--{option} must be a positive number, got {value}")
+    if args.patch is not None and not args.map.startswith("occlusion"):
+        raise UsageError(f"--patch applies to --map occlusion or occlusion-contrast, not --map {args.map}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be positive, got {args.batch_size}")
 
@@ -63,12 +72,14 @@ def run(args: argparse.Namespace) -> int:
     args.device = resolve_device(args.device)
     loaded = load_av_model(args.model, args.device)
     try:
-        result = localize_file(loaded, args.path, args.stride, args.scale, args.batch_size, args.map)
+        result = localize_file(loaded, args.path, args.stride, args.scale, args.batch_size, args.map, args.patch)
         written = write_outputs(result, args.out)
     except MediaError as err:
         raise UsageError(str(err)) from None
     n, h, w = result.maps.shape
-    print(f"{args.path}: {n} windows of {result.window_seconds:g} s, maps {h}x{w} "
-          f"(encoder map {result.map_size[0]}x{result.map_size[1]} from {result.input_size[0]}x{result.input_size[1]} frames)")
+    frames = f"{result.input_size[0]}x{result.input_size[1]} frames"
+    source = (f"stilled squares over {frames}" if args.map.startswith("occlusion")
+              else f"encoder map {result.map_size[0]}x{result.map_size[1]} from {frames}")
+    print(f"{args.path}: {n} windows of {result.window_seconds:g} s, maps {h}x{w} ({source})")
     print(f"wrote {written['maps']}, {len(written['overlays'])} overlays, {written['video']}")
     return 0

@@ -7,7 +7,9 @@ space position by position (avssl.evaluate.av_model.embed_video_map). The map is
 map's time axis and upsampled (bilinear) onto the frame: one map [H, W] per window at the file's
 frame size. mode "contrast" subtracts from each position's similarity its mean similarity to the
 file's other audio windows (see audio_maps): what responds to this window's sound rather than to
-the file's sound in general.
+the file's sound in general. mode "occlusion" does not read the encoder's map: it stills one patch
+of the clip at a time and maps how much the whole clip's agreement with its audio drops
+(avssl.evaluate.localize_occlusion); `patch` sets the square's side in input pixels.
 
 Input frames: the whole frame, not the training centre crop, resized so that its short side is
 `scale` x the short side the model's frames were decoded at for training
@@ -29,15 +31,17 @@ from avssl.data.clip_io import read_audio_clip, read_frames
 from avssl.data.transforms import to_channels_first
 from avssl.errors import UsageError
 from avssl.evaluate.av_model import batches, embed_audio_batches, embed_video_map, open_av_file
+from avssl.evaluate.localize_occlusion import default_patch, drop_map, stilling_effects
 from avssl.evaluate.pretrained import PretrainedModel
 
-MODES = ("raw", "contrast")
+MODES = ("raw", "contrast", "occlusion", "occlusion-contrast")
 
 
 @dataclass
 class SoundMaps:
-    """`maps` float32 [N, H, W] at frame size (cosine similarity), `times` [N] window starts in
-    seconds, each window `window_seconds` long; `map_size` (H', W') of the encoder's map."""
+    """`maps` float32 [N, H, W] at frame size (cosine similarity, or its drop for "occlusion"),
+    `times` [N] window starts in seconds, each window `window_seconds` long; `map_size` (H', W') of
+    the encoder's map (for "occlusion": the input size the patches moved over)."""
 
     path: str
     maps: np.ndarray
@@ -76,7 +80,7 @@ def decode_size(loaded: PretrainedModel, scale: float) -> int:
 
 @torch.no_grad()
 def localize_file(loaded: PretrainedModel, path: str, stride: float | None = None, scale: float = 1.0,
-                  batch_size: int = 16, mode: str = "raw") -> SoundMaps:
+                  batch_size: int = 16, mode: str = "raw", patch: int | None = None) -> SoundMaps:
     """The sound maps of `path` (see the module docstring); stride defaults to the window length.
     MediaError (naming the file) when it cannot be read; UsageError when it is shorter than a window."""
     if mode not in MODES:
@@ -94,14 +98,27 @@ def localize_file(loaded: PretrainedModel, path: str, stride: float | None = Non
         for chunk in batches(starts.tolist(), batch_size):
             clips = torch.stack([full_frame_clip(reader, s, clip.frames, clip.fps, size) for s in chunk])
             waves = torch.stack([read_audio_clip(reader, s, clip.audio_window, clip.sample_rate) for s in chunk])
-            audio.append(embed_audio_batches(method, [waves]))
-            video.append(embed_video_map(method, clips).mean(dim=1))  # [B, H', W', E]: cosine is linear in it
+            embedded = embed_audio_batches(method, [waves]).float()
+            audio.append(embedded)
             input_size = tuple(clips.shape[-2:])
+            if mode.startswith("occlusion"):
+                side = patch or default_patch(*input_size)
+                video += [stilling_effects(method, c, side, batch_size) for c in clips]
+            else:
+                video.append(embed_video_map(method, clips).mean(dim=1))  # [B, H', W', E]: cosine is linear in it
         frame_size = (info.height, info.width)
-    video_map, audio_emb = torch.cat(video), torch.cat(audio)
-    maps = upsample(audio_maps(video_map, audio_emb, mode), frame_size)
+    if mode.startswith("occlusion"):
+        # the drop of the agreement with this window's audio (minus, for "-contrast", the mean drop
+        # with the file's other windows' audio): audio_maps over the P patch positions as a P x 1 map
+        effects = torch.stack(video)[:, :, None]  # [N, P, 1, E]
+        drops = audio_maps(effects, torch.cat(audio), "contrast" if mode.endswith("contrast") else "raw")[:, :, 0]
+        maps = upsample(torch.stack([drop_map(d, input_size, side) for d in drops]), frame_size)
+        map_size = input_size
+    else:
+        video_map = torch.cat(video)
+        maps, map_size = upsample(audio_maps(video_map, torch.cat(audio), mode), frame_size), tuple(video_map.shape[1:3])
     return SoundMaps(path, maps.numpy().astype(np.float32), starts.astype(np.float64), window,
-                     tuple(video_map.shape[1:3]), input_size, mode)
+                     map_size, input_size, mode)
 
 
 def audio_maps(video_map: torch.Tensor, audio: torch.Tensor, mode: str) -> torch.Tensor:
