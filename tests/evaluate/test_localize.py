@@ -242,3 +242,16 @@ def test_cli_occlusion_maps_and_patch_only_with_them(clip, tmp_path, capsys):
     assert np.isfinite(saved["maps"]).all() and saved["maps"].std() > 0
     assert cli.main(["localize", clip, "--model", "random:avts-tiny", "--out", str(tmp_path / "o"), "--patch", "12"]) == 2
     assert "--patch applies to --map occlusion" in capsys.readouterr().err
+
+
+def test_bench_sync_localize_refuses_an_unknown_map_kind_before_any_work(tmp_path):
+    import argparse
+
+    from avssl.bench import sync_localize
+    from avssl.errors import UsageError
+
+    parser = argparse.ArgumentParser()
+    sync_localize.add_arguments(parser)
+    with pytest.raises(UsageError, match="--maps: .*occlusion-contrast, got 'raw,heat'"):
+        sync_localize.run(parser.parse_args(["--maps", "raw,heat", "--work", str(tmp_path / "w")]))
+    assert not (tmp_path / "w").exists()

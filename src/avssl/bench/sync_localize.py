@@ -7,7 +7,7 @@ on the clips of another world (seed --test-seed), never trained on.
   hit when it is within +-1 video frame of the shift. Chance over +-2 s at 25 fps is 3/101.
 - Localization: `avssl localize`'s maps of the held-out clips in the pointing game against the boxes
   of the sounding objects (avssl.evaluate.localize_truth), beside a centre prior and the hit rate of a
-  uniformly random point (the mean box share of the frame).
+  uniformly random point (the mean box share of the frame); --maps names the map kinds judged.
 The same numbers for `random:CONFIG` (the same architecture untrained). Prints one JSON object.
 
 examples:
@@ -50,7 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from avssl.data.synthetic import generate_world, preset
-
     from avssl.evaluate.localize import MODES
 
     shifts = parse_shifts(args.shifts)
