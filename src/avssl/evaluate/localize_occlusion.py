@@ -62,8 +62,11 @@ def stilling_effects(method, clip: torch.Tensor, patch: int, batch_size: int = 3
     def embed(x: torch.Tensor) -> torch.Tensor:
         return method.embed_video(method.video_input(x.to(device), train=False)).float().cpu()
 
-    variants = stilled_variants(clip, patch_corners(*clip.shape[-2:], patch), patch)
-    return embed(clip.unsqueeze(0)) - torch.cat([embed(chunk) for chunk in variants.split(batch_size)])
+    corners = patch_corners(*clip.shape[-2:], patch)
+    # a batch of variants at a time: all of them at once would hold P copies of the clip
+    stilled = [embed(stilled_variants(clip, corners[i:i + batch_size], patch))
+               for i in range(0, len(corners), batch_size)]
+    return embed(clip.unsqueeze(0)) - torch.cat(stilled)
 
 
 def drop_map(drops: torch.Tensor, size: tuple[int, int], patch: int) -> torch.Tensor:
