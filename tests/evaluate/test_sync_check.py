@@ -165,3 +165,27 @@ def test_a_checkpoint_of_another_architecture_is_a_usage_error_naming_it(clip, t
 def test_bad_options_exit_2_naming_them(clip, option, value, capsys):
     assert cli.main(["sync-check", clip, "--model", "random:avts-tiny", option, value]) == 2
     assert option in capsys.readouterr().err
+
+
+def test_audio_windows_are_read_a_batch_span_at_a_time(tmp_path):
+    """The windows are the slices of one read of the whole track (on lossless PCM audio, exactly),
+    but no read holds more than one batch's span: a long film's track never sits in memory."""
+    from avssl.data.clip_io import read_audio_clip
+    from avssl.evaluate.sync_check import audio_windows
+    from avssl.media import MediaReader
+
+    rate, fps = 16000, 25.0
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, 6 * rate).astype(np.float32)
+    path = write_media(tmp_path / "pcm.avi", np.zeros((150, 32, 32, 3), np.uint8), fps, audio, rate)
+    clip = load_config(resolve_config_path("avts-tiny")).data.clip
+    with MediaReader(path) as reader:
+        duration = float(reader.info.duration)
+        count = grid_count(duration, fps, clip.audio_window)
+        track = torch.cat([read_audio_clip(reader, 0.0, duration, rate), torch.zeros(rate)])
+        reads = []
+        original = reader.read_audio
+        reader.read_audio = lambda start, seconds, **kw: reads.append(seconds) or original(start, seconds, **kw)
+        windows = torch.cat(list(audio_windows(reader, duration, fps, count, clip, batch_size=8)))
+    expected = torch.stack([track[int(round(j / fps * rate)):][:rate] for j in range(count)])
+    assert windows.shape == (count, rate) and torch.equal(windows, expected)
+    assert len(reads) == math.ceil(count / 8) and max(reads) <= 7 / fps + clip.audio_window + 1e-9

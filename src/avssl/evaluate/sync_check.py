@@ -187,14 +187,18 @@ def sync_check_file(loaded: PretrainedModel, path: str, max_offset: float = MAX_
 
 
 def audio_windows(reader, duration: float, fps: float, count: int, clip, batch_size: int):
-    """Batches [B, samples] of the audio windows that start on frames 0..count-1, cut from one read of
-    the whole track (sample k of a read is the signal at start + k / rate, so a slice is the window)."""
+    """Batches [B, samples] of the audio windows that start on frames 0..count-1. Each batch is cut
+    from one read of the span its windows cover (sample k of a read is the signal at start + k / rate,
+    so a slice is a window), starting on the first window's sample, so that only a batch's span is
+    held at a time, not the whole track (a 2-hour film is ~460 MB of 16 kHz float audio)."""
     rate = clip.sample_rate
     length = int(round(clip.audio_window * rate))
-    track = read_audio_clip(reader, 0.0, duration, rate)
-    track = torch.cat([track, torch.zeros(length)])  # the last window may round one sample past the end
     for chunk in batches(list(range(count)), batch_size):
-        yield torch.stack([track[int(round(j / fps * rate)):][:length] for j in chunk])
+        firsts = [int(round(j / fps * rate)) for j in chunk]
+        begin, span = firsts[0], firsts[-1] - firsts[0] + length
+        part = read_audio_clip(reader, begin / rate, min(span / rate, duration - begin / rate), rate)
+        part = torch.cat([part, torch.zeros(max(0, span - len(part)))])  # the last window may round past the end
+        yield torch.stack([part[f - begin:][:length] for f in firsts])
 
 
 def plot_sync_scores(estimate: SyncEstimate, path: str) -> str:
