@@ -45,12 +45,12 @@ def test_a_one_position_map_is_the_pooled_embedding():
     method = build_random(load_config(resolve_config_path("avts-tiny"))).eval()
     clips = torch.randint(0, 255, (3, 3, 8, 16, 16), dtype=torch.uint8)  # tiny encoder: 16 px -> a 1 x 1 map
     per_position = embed_video_map(method, clips)
-    assert per_position.shape == (3, 1, 1, 1, 64)
+    assert per_position.shape == (3, 1, 1, 64)
     with torch.no_grad():
         pooled = method.embed_video(method.video_input(clips, train=False))
-    torch.testing.assert_close(per_position[:, 0, 0, 0], pooled, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(per_position[:, 0, 0], pooled, atol=1e-5, rtol=1e-4)
     wide = embed_video_map(method, torch.randint(0, 255, (1, 3, 8, 37, 49), dtype=torch.uint8))
-    assert wide.shape[2:4] == (3, 4) and torch.allclose(wide.norm(dim=-1), torch.ones(1, 1, 3, 4))
+    assert wide.shape[1:3] == (3, 4) and torch.allclose(wide.norm(dim=-1), torch.ones(1, 3, 4))
 
 
 def test_windows_and_the_window_of_a_time():

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from avssl.losses.infonce import (
-    cross_modal_info_nce, info_nce, info_nce_from_similarity, info_nce_with_queue,
-    intra_modal_info_nce, pair_mask,
+    cross_modal_info_nce, cross_modal_top1, info_nce, info_nce_from_similarity, info_nce_with_queue,
+    intra_modal_info_nce, pair_mask, position_max_similarity,
 )
 
 
@@ -110,3 +110,26 @@ def test_gradient_pulls_positive_pair_together():
     loss.backward()
     stepped = (video - 0.1 * video.grad).detach()
     assert cross_modal_info_nce(stepped, AUDIO, TAU) < loss
+
+
+def test_a_map_of_positions_meets_each_audio_at_its_best_position():
+    # video i has two positions: a decoy and VIDEO[i]; each decoy is worse than VIDEO[i] for every audio
+    decoy = torch.tensor([[-1.0, 0.0], [0.0, -1.0], [-0.6, -0.8]])
+    positions = torch.stack([decoy, VIDEO * 2.0], dim=1)  # [3, 2, 2]: scale-free, normalised inside
+    torch.testing.assert_close(position_max_similarity(positions, AUDIO), torch.tensor(SIM))
+    got = cross_modal_info_nce(positions, AUDIO, temperature=TAU)
+    torch.testing.assert_close(got, cross_modal_info_nce(VIDEO, AUDIO, temperature=TAU))
+    # swap which position wins for video 2 against audio 0: max(cos) picks the decoy's 1.0
+    positions[2, 0] = AUDIO[0]
+    assert position_max_similarity(positions, AUDIO)[2].tolist() == pytest.approx([1.0, 0.8, 0.8])
+    assert cross_modal_top1(positions, AUDIO).item() == pytest.approx(1 / 3)  # video 0 and 2 prefer another audio
+
+
+def test_only_the_best_position_gets_a_gradient():
+    decoy = torch.tensor([[-0.6, -0.8]]).expand(3, 2)
+    positions = torch.stack([decoy, VIDEO], dim=1).requires_grad_(True)
+    cross_modal_info_nce(positions, AUDIO, temperature=TAU).backward()
+    # position 0 (cosines -0.96, -0.8, -0.6 with the audios) is never a video's best: no signal reaches it
+    assert positions.grad[:, 0].abs().max() == 0 and positions.grad[:, 1].abs().max() > 0
+    with pytest.raises(ValueError, match=r"\[B, P, D\]"):
+        cross_modal_info_nce(positions[:, :, :1], AUDIO)

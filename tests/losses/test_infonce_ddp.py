@@ -1,5 +1,6 @@
 """gather_distributed: two gloo processes with half a batch each give, on average, the loss of one
-process on the whole batch, and the same gradients once DDP averages them."""
+process on the whole batch, and the same gradients once DDP averages them (video as clip embeddings
+[B, D] or as maps of positions [B, P, D], av-nce's spatial_pool: max)."""
 
 import os
 
@@ -13,17 +14,18 @@ from avssl.losses.infonce import cross_modal_info_nce, gathered_cross_modal_info
 BATCH, DIM, TEMPERATURE = 8, 5, 0.2
 
 
-def union_batch():
+def union_batch(positions: int = 0):
     g = torch.Generator().manual_seed(3)
-    video, audio = torch.randn(BATCH, DIM, generator=g), torch.randn(BATCH, DIM, generator=g)
+    shape = (BATCH, positions, DIM) if positions else (BATCH, DIM)
+    video, audio = torch.randn(shape, generator=g), torch.randn(BATCH, DIM, generator=g)
     groups = torch.tensor([0, 1, 1, 2, 3, 3, 4, 5])  # same-group pairs across the two halves too
     return video, audio, groups
 
 
-def _worker(rank: int, world: int, store_path: str, out_dir: str) -> None:
+def _worker(rank: int, world: int, store_path: str, out_dir: str, positions: int) -> None:
     dist.init_process_group("gloo", store=dist.FileStore(store_path, world), rank=rank, world_size=world)
     try:
-        video, audio, groups = union_batch()
+        video, audio, groups = union_batch(positions)
         half = slice(rank * BATCH // world, (rank + 1) * BATCH // world)
         v, a = video[half].clone().requires_grad_(True), audio[half].clone().requires_grad_(True)
         loss = gathered_cross_modal_info_nce(v, a, TEMPERATURE, group_ids=groups[half])
@@ -35,12 +37,13 @@ def _worker(rank: int, world: int, store_path: str, out_dir: str) -> None:
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
-def test_gathered_loss_and_gradients_equal_the_union_batch(tmp_path):
+@pytest.mark.parametrize("positions", [0, 3])
+def test_gathered_loss_and_gradients_equal_the_union_batch(tmp_path, positions):
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True,
+    mp.start_processes(_worker, args=(2, str(tmp_path / "store"), str(tmp_path), positions), nprocs=2, join=True,
                        start_method=method)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
-    video, audio, groups = union_batch()
+    video, audio, groups = union_batch(positions)
     video.requires_grad_(True)
     audio.requires_grad_(True)
     exclude = pair_mask(groups, groups) & ~torch.eye(BATCH, dtype=torch.bool)

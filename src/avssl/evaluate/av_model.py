@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 
 from avssl.errors import UsageError
 from avssl.evaluate.pretrained import PretrainedModel, load
@@ -73,19 +72,10 @@ def embed_audio_batches(method: Any, waves: Iterable[torch.Tensor]) -> torch.Ten
 
 @torch.no_grad()
 def embed_video_map(method: Any, clips: torch.Tensor) -> torch.Tensor:
-    """uint8 clips [B, 3, T, H, W] (any H, W: the encoder is fully convolutional) -> the joint space
-    per position of the last stage's map, L2-normalised: [B, T', H', W', E].
-
-    The method's video projection head (a ProjectionMLP over the channel dim) is applied to each
-    position's feature vector; in eval mode its BatchNorm uses running statistics, so this is the
-    head exactly as embed_video applies it to the pooled vector.
-    """
-    x = method.video_input(clips.to(method.device), train=False)
-    fmap = method.video_encoder(x, return_map=True)  # [B, C, T', H', W']
-    b, c, t, h, w = fmap.shape
-    rows = fmap.permute(0, 2, 3, 4, 1).reshape(-1, c)
-    embedded = F.normalize(method.video_head(rows), dim=1)
-    return embedded.reshape(b, t, h, w, -1).cpu()
+    """uint8 clips [B, 3, T, H, W] (any H, W) -> the joint space per position of the video encoder's
+    last map, L2-normalised: [B, H', W', E] (PretrainMethod.embed_video_positions; in eval mode the
+    head's BatchNorm uses running statistics, so this is the head exactly as embed_video applies it)."""
+    return method.embed_video_positions(method.video_input(clips.to(method.device), train=False)).cpu()
 
 
 def batches(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -2,14 +2,15 @@
 
 Per video window (the model's clip, `data.clip.frames` frames at `data.clip.fps`, starting every
 `stride` seconds), the audio window at the same start is embedded (embed_audio) and compared by
-cosine similarity with the video encoder's last feature map before pooling, projected into the joint
-space position by position (avssl.evaluate.av_model.embed_video_map). The map is averaged over the
-map's time axis and upsampled (bilinear) onto the frame: one map [H, W] per window at the file's
-frame size. mode "contrast" subtracts from each position's similarity its mean similarity to the
-file's other audio windows (see audio_maps): what responds to this window's sound rather than to
-the file's sound in general. mode "occlusion" does not read the encoder's map: it stills one patch
-of the clip at a time and maps how much the whole clip's agreement with its audio drops
-(avssl.evaluate.localize_occlusion); `patch` sets the square's side in input pixels.
+cosine similarity with the video encoder's last feature map before pooling, averaged over its time
+axis and projected into the joint space position by position (avssl.evaluate.av_model.embed_video_map),
+then upsampled (bilinear) onto the frame: one map [H, W] per window at the file's frame size (av-nce
+with `spatial_pool: max` trains exactly this map). mode "contrast" subtracts from each position's
+similarity its mean similarity to the file's other audio windows (see audio_maps): what responds to
+this window's sound rather than to the file's sound in general. mode "occlusion" does not read the
+encoder's map: it stills one patch of the clip at a time and maps how much the whole clip's agreement
+with its audio drops (avssl.evaluate.localize_occlusion); `patch` sets the square's side in input
+pixels.
 
 Input frames: the whole frame, not the training centre crop, resized so that its short side is
 `scale` x the short side the model's frames were decoded at for training
@@ -105,7 +106,7 @@ def localize_file(loaded: PretrainedModel, path: str, stride: float | None = Non
                 side = patch or default_patch(*input_size)
                 video += [stilling_effects(method, c, side, batch_size) for c in clips]
             else:
-                video.append(embed_video_map(method, clips).mean(dim=1))  # [B, H', W', E]: cosine is linear in it
+                video.append(embed_video_map(method, clips))  # [B, H', W', E]
         frame_size = (info.height, info.width)
     if mode.startswith("occlusion"):
         # the drop of the agreement with this window's audio (minus, for "-contrast", the mean drop

@@ -1,8 +1,10 @@
 """InfoNCE losses: cross-modal (video <-> audio), intra-modal (two views), and against a feature queue.
 
 All take embeddings [B, D] (any scale: they are L2-normalised here, so similarities are cosines)
-and a temperature. Positives and excluded pairs are boolean masks whose rows are the queries.
-With several positives per query the loss is the multi-positive (MIL-NCE) form
+and a temperature; the cross-modal ones also take video as a map of positions [B, P, D], whose
+similarity with an audio is the largest over its positions (position_max_similarity). Positives and
+excluded pairs are boolean masks whose rows are the queries. With several positives per query the
+loss is the multi-positive (MIL-NCE) form
 
     L_i = -log( sum_{p in P_i} exp(s_ip / t) / sum_{j in P_i or N_i} exp(s_ij / t) )
 
@@ -32,6 +34,23 @@ def _check_mask(name: str, mask: torch.Tensor | None, shape: tuple[int, int]) ->
 def pair_mask(query_ids: torch.Tensor, key_ids: torch.Tensor) -> torch.Tensor:
     """[B] and [M] integer ids -> [B, M] bool, True where the ids are equal (same video / movie)."""
     return query_ids.view(-1, 1) == key_ids.view(1, -1)
+
+
+def position_max_similarity(video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    """video [B, D] or a map of positions [B, P, D], audio [M, D] -> cosine similarities [B, M]; for a
+    map, the largest over its positions (the multiple-instance similarity of sound-source
+    localisation, as in EZ-VSL and AVOL-Net: the sound need only come from somewhere in the frame)."""
+    a = F.normalize(audio, dim=-1)
+    if video.dim() == 2:
+        return F.normalize(video, dim=-1) @ a.T
+    return torch.einsum("bpd,md->bmp", F.normalize(video, dim=-1), a).amax(dim=-1)
+
+
+def _check_pair(video: torch.Tensor, audio: torch.Tensor) -> None:
+    if (audio.dim() != 2 or video.dim() not in (2, 3) or video.shape[0] != audio.shape[0]
+            or video.shape[-1] != audio.shape[-1]):
+        raise ValueError(f"video must be [B, D] or [B, P, D] and audio [B, D], got {list(video.shape)} "
+                         f"and {list(audio.shape)}")
 
 
 def info_nce_from_similarity(
@@ -95,22 +114,19 @@ def cross_modal_info_nce(
 ) -> torch.Tensor:
     """Symmetric video<->audio InfoNCE: (L(v->a) + L(a->v)) / 2 over the batch.
 
-    video, audio: [B, D]; pair (i, i) is positive. exclude_mask: [B, B] bool, entry (i, j) removes
-    audio j from video i's negatives (and video i from audio j's), e.g. ``pair_mask(video_id,
-    video_id)`` for same-video pairs or ``pair_mask(movie_id, movie_id)`` for same-movie pairs.
+    video: [B, D] or positions [B, P, D] (position_max_similarity), audio: [B, D]; pair (i, i) is
+    positive. exclude_mask: [B, B] bool, entry (i, j) removes audio j from video i's negatives (and
+    video i from audio j's), e.g. ``pair_mask(video_id, video_id)`` for same-video pairs or
+    ``pair_mask(movie_id, movie_id)`` for same-movie pairs.
     extra_positive_mask: [B, B] bool, further positive pairs (row = video, column = audio).
     """
-    if video.shape != audio.shape or video.dim() != 2:
-        raise ValueError(
-            f"video and audio must both be [B, D], got {list(video.shape)} and {list(audio.shape)}"
-        )
+    _check_pair(video, audio)
     batch = video.shape[0]
     positive = torch.eye(batch, dtype=torch.bool, device=video.device)
     if extra_positive_mask is not None:
         _check_mask("extra_positive_mask", extra_positive_mask, (batch, batch))
         positive = positive | extra_positive_mask
-    v, a = F.normalize(video, dim=1), F.normalize(audio, dim=1)
-    similarity = v @ a.T
+    similarity = position_max_similarity(video, audio)
     exclude_t = None if exclude_mask is None else exclude_mask.T
     video_to_audio = info_nce_from_similarity(similarity, positive, temperature, exclude_mask)
     audio_to_video = info_nce_from_similarity(similarity.T, positive.T, temperature, exclude_t)
@@ -125,15 +141,15 @@ def gathered_cross_modal_info_nce(
 ) -> torch.Tensor:
     """cross_modal_info_nce with the negatives of every DDP rank (a method's `gather_distributed`).
 
-    Each rank's video queries [B, D] meet the audio keys of all ranks [R * B, D] and back; the
-    gather keeps gradients, so every rank's embeddings learn from every rank's loss. The mean of the
-    ranks' losses is the single-process loss on the union batch (every rank needs the same B).
+    Each rank's video queries [B, D] (or position maps [B, P, D]) meet the audio keys of all ranks
+    [R * B, D] and back; the gather keeps gradients, so every rank's embeddings learn from every
+    rank's loss. The mean of the ranks' losses is the single-process loss on the union batch (every
+    rank needs the same B).
     group_ids [B] int: pairs of one group other than a sample with itself are not negatives (the
     gathered form of exclude_mask = pair_mask(group_ids, group_ids)). Without an initialised process
     group of several ranks it is cross_modal_info_nce on the local batch.
     """
-    if video.shape != audio.shape or video.dim() != 2:
-        raise ValueError(f"video and audio must both be [B, D], got {list(video.shape)} and {list(audio.shape)}")
+    _check_pair(video, audio)
     batch = video.shape[0]
     ids = torch.arange(batch, device=video.device) if group_ids is None else group_ids
     if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
@@ -144,22 +160,32 @@ def gathered_cross_modal_info_nce(
     if any(int(s) != batch for s in sizes):
         raise ValueError(f"gather_distributed needs the same batch on every rank, got {[int(s) for s in sizes]}")
     offset = dist.get_rank() * batch
-    v, a = F.normalize(video, dim=1), F.normalize(audio, dim=1)
-    all_v = torch.cat(dist_nn.all_gather(v))
-    all_a = torch.cat(dist_nn.all_gather(a))
+    all_v, all_a = gather_with_gradients(video), gather_with_gradients(audio)
     all_ids = [torch.empty_like(ids) for _ in sizes]
     dist.all_gather(all_ids, ids.contiguous())
     positive = torch.zeros(batch, len(all_v), dtype=torch.bool, device=video.device)
     positive[torch.arange(batch), offset + torch.arange(batch)] = True
     exclude = pair_mask(ids, torch.cat(all_ids)) & ~positive
-    video_to_audio = info_nce_from_similarity(v @ all_a.T, positive, temperature, exclude)
-    audio_to_video = info_nce_from_similarity(a @ all_v.T, positive, temperature, exclude)
+    video_to_audio = info_nce_from_similarity(position_max_similarity(video, all_a), positive, temperature, exclude)
+    audio_to_video = info_nce_from_similarity(position_max_similarity(all_v, audio).T, positive, temperature, exclude)
     return 0.5 * (video_to_audio + audio_to_video)
 
 
+def gather_with_gradients(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's x [B, ...] concatenated [R * B, ...]; the gradient reaching the gathered tensor is
+    summed back onto each rank's x, made contiguous before it goes: gloo's reduction reads a
+    non-contiguous gradient (einsum's, for a map of positions) in the wrong order and returns wrong
+    gradients without an error (the two-process test caught it)."""
+    gathered = torch.cat(dist_nn.all_gather(x.contiguous()))
+    if gathered.requires_grad:
+        gathered.register_hook(lambda grad: grad.contiguous())
+    return gathered
+
+
 def cross_modal_top1(video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-    """Share of rows i whose most similar audio (cosine) is audio i: video [B, D], audio [B, D] -> scalar."""
-    similarity = F.normalize(video, dim=1) @ F.normalize(audio, dim=1).T
+    """Share of rows i whose most similar audio is audio i: video [B, D] or [B, P, D]
+    (position_max_similarity), audio [B, D] -> scalar."""
+    similarity = position_max_similarity(video, audio)
     return (similarity.argmax(dim=1) == torch.arange(len(video), device=video.device)).float().mean()
 
 

@@ -109,6 +109,16 @@ class PretrainMethod(L.LightningModule):
         """Log-mel [B, 1, F, T] -> the joint audio-visual space [B, E] (see embed_video)."""
         return F.normalize(self.audio_head(self.audio_features(log_mel)), dim=1)
 
+    def embed_video_positions(self, clips: torch.Tensor) -> torch.Tensor:
+        """Prepared clips [B, 3, T, H, W] (any H, W: the encoder is fully convolutional) -> the joint
+        space at each position of the last stage's map, L2-normalised: [B, H', W', E]. Each position's
+        features are averaged over the map's time axis and go through the projection head as
+        embed_video's pooled vector does, so a map of one position is embed_video."""
+        fmap = self.video_encoder(clips, return_map=True).mean(dim=2)  # [B, C, H', W']
+        b, c, h, w = fmap.shape
+        rows = fmap.permute(0, 2, 3, 1).reshape(-1, c)
+        return F.normalize(self.video_head(rows), dim=1).reshape(b, h, w, -1)
+
     def on_fit_start(self) -> None:
         # Lightning keeps the mode a module arrives in: a method evaluated (eval()) before fit would
         # otherwise train with BatchNorm on frozen running statistics and dropout off. No method here
