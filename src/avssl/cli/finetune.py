@@ -86,24 +86,12 @@ def check_out(folder: Path) -> None:
 
 def build_run(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any]]:
     """(pretrained model, run config, finetune section, splits), all checked before anything trains."""
-    from avssl.config.bundled import resolve_recipe_path
-    from avssl.config.finetune import FinetuneSection, finetune_config_dict, read_recipe
-    from avssl.config.schema import config_to_dict
-    from avssl.config.typed import from_dict
-    from avssl.evaluate.model_loading import load_model
-    from avssl.methods.configs import config_from_dict
-    from avssl.train.finetune import requirements_of
-    from avssl.train.finetune_data import read_splits
+    from avssl.evaluate.finetune_run import finetune_setup, finetune_splits
 
-    recipe = read_recipe(resolve_recipe_path(args.recipe))
-    overrides = device_overrides(args.device) + list(args.overrides)
-    loaded = load_model(args.checkpoint, "cpu")
-    plain, section = finetune_config_dict(config_to_dict(loaded.config), recipe, overrides)
-    config = config_from_dict(plain)
-    section = from_dict(FinetuneSection, section, "finetune")
+    loaded, config, section = finetune_setup(args.checkpoint, args.recipe,
+                                             device_overrides(args.device) + list(args.overrides))
     check_out(Path(args.out))
-    splits = read_splits(list(args.data), section, requirements_of(config, section), config.data.batch_size)
-    return loaded, config, section, splits
+    return loaded, config, section, finetune_splits(list(args.data), config, section)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,34 +118,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_and_test(args: argparse.Namespace, config: Any, section: Any, split: Any, state: Any) -> dict | None:
-    from avssl.evaluate.features import file_sha256
-    from avssl.evaluate.finetune import clip_averaged_accuracy
-    from avssl.evaluate.report import write_json
-    from avssl.methods.finetune import classifier_kind
-    from avssl.models.device import resolve_device
-    from avssl.train.finetune import finetune_split
-    from avssl.train.run_dir import is_launch_rank_zero
+    from avssl.evaluate.finetune_run import train_and_test
 
-    run_dir = Path(args.out) / split.name
-    trained = finetune_split(config, section, split, run_dir, state, args.checkpoint, strict=args.strict)
-    if not is_launch_rank_zero():
-        return None
-    cached = run_dir / "test.json"
-    if not trained.trained_now and cached.is_file():
-        result = json.loads(cached.read_text())
-        if result.get("step") == trained.step:
-            log.info("%s: top-1 %.4f (tested already, %s)", split.name, result["top1"], cached)
-            return result
-    device = "cpu" if config.trainer.accelerator == "cpu" else resolve_device(args.device)
-    workers = min(config.data.num_workers, 4)
-    result = clip_averaged_accuracy(trained.model, split.test, config, section.clips_per_video, device, workers,
-                                    desc=f"{split.name} test")
-    result = {"split": split.name, "manifest": os.path.abspath(split.manifest),
-              "manifest_sha256": file_sha256(split.manifest), "run_dir": str(run_dir),
-              "model": classifier_kind(config, section), "step": trained.step, "n_train": len(split.train), **result}
-    write_json(result, str(cached))
-    log.info("%s: top-1 %.4f on %d test files", split.name, result["top1"], result["n_test"])
-    return result
+    return train_and_test(config, section, split, Path(args.out) / split.name, state, args.checkpoint, args.device,
+                          strict=args.strict)
 
 
 def _summary(args: argparse.Namespace, loaded: Any, config: Any, section: Any, results: list[dict]) -> dict:
