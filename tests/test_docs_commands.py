@@ -74,6 +74,8 @@ SKIP = {
     "avssl bench loader --data demo --recipes temporal-av --memory --samples 5000": "5000 samples: minutes",
     "avssl bench learn --methods av-nce,avts --steps 1000 --work /tmp/learn --out l2.json":
         "unpacks Debian's klettres-data and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)",
+    "avssl bench learn --methods avts --steps 2000 --work /tmp/learn --supervised-steps 2000 --out l3.json":
+        "unpacks Debian's klettres-data and trains for minutes (tests/bench/test_bench_learn.py runs it small)",
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft32 model=video max_steps=2000 "
     "batch_size=16 lr=0.002 dropout=0": "needs the letters world that `avssl bench learn` renders (apt, minutes)",
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft64 model=video max_steps=1000 "

@@ -82,7 +82,7 @@ def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
     work = tmp_path / "work"
     fake_klettres(work / "data")
     code = main(["bench", "learn", "--methods", "av-nce", "--steps", "2", "--work", str(work), "--workers", "0",
-                 "--out", str(tmp_path / "learn.json")])
+                 "--supervised-steps", "2", "--out", str(tmp_path / "learn.json")])
     assert code == 0
     result = json.loads((tmp_path / "learn.json").read_text())
     run = result["methods"]["av-nce"]
@@ -90,7 +90,14 @@ def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
         assert run[side]["n_queries"] == 52  # the test renders: 26 letters x 2 voices
         assert 1 <= run[side]["median_rank"] <= 52 and 0 <= run[side]["video_probe_top1"] <= 1
     assert set(run["targets"]) == {"median_rank", "recall@5", "video_probe_points"}
-    assert "| av-nce |" in (work / "learn.md").read_text()
+    table = (work / "learn.md").read_text()
+    assert "| av-nce |" in table
+    # the supervised reference: trained with the labels on the train renders, tested on the 52 test renders
+    supervised = result["supervised_video"]
+    assert supervised["steps"] == 2 and supervised["n_test"] == 52 and 0 <= supervised["test_top1"] <= 1
+    assert supervised["chance"] == pytest.approx(1 / 26)
+    assert (work / "runs" / "supervised-video-2" / "split1" / "checkpoints" / "last.ckpt").is_file()
+    assert f"test top-1 {supervised['test_top1']:.3f} (chance 0.038)" in table
 
 
 @pytest.mark.skipif(os.path.isdir("/usr/share/klettres"), reason="klettres-data is installed on this machine")

@@ -9,13 +9,18 @@ CPU-scale config (`METHOD-tiny`, `--steps` steps) and the same architecture fres
   averaged);
 - linear probes of the letter on the video and on the audio backbone features, fitted on the train
   renders and scored on the test renders.
-av-nce, the field's plain baseline, runs beside the paper methods. The targets (docs/benchmarks.md):
+av-nce, the field's plain baseline, runs beside the paper methods. Beside them, a supervised
+reference for the video side: the tiny video encoder (av-nce-tiny's) trained from scratch with the
+letter labels on the train renders for --supervised-steps steps and tested on the test renders
+(avssl finetune's default recipe, model=video): what the labels teach at this data scale, which
+tells a video side that cannot be learned from these renders from a method that does not learn.
+The targets (docs/benchmarks.md):
 median rank at most half of random's, recall@5 at least 1.5x random's, video probe at least 10 points
 above random. Where the recordings cannot be had (no apt), the benchmark says why and stops.
 
 examples:
   avssl bench learn --out learn.json
-  avssl bench learn --methods avts,av-nce --steps 600
+  avssl bench learn --methods avts,av-nce --steps 600 --supervised-steps 0
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import argparse
 import logging
 import os
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +41,9 @@ log = logging.getLogger(__name__)
 
 METHODS = ("avts", "temporal-av", "movie-nce", "avcl", "av-nce")
 TARGETS = {"median_rank": 0.5, "recall@5": 1.5, "video_probe_points": 0.10}
+SUPERVISED_CONFIG = "av-nce-tiny"
+# the labels' own run: the tiny configs' batch and learning rate, no dropout (docs/benchmarks.md)
+SUPERVISED_OVERRIDES = ["model=video", "batch_size=16", "lr=0.002", "dropout=0"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", default=".cache/bench-learn", help="folder for the recordings, renders, runs and "
                         "features (kept: a second call reuses the renders and the finished runs)")
     parser.add_argument("--workers", type=int, default=2, help="processes for rendering, loading, extraction")
+    parser.add_argument("--supervised-steps", type=int, default=2000,
+                        help="steps of the supervised video reference (default 2000; 0 leaves it out)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -49,9 +61,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
-    if unknown or args.steps < 1:
+    if unknown or args.steps < 1 or args.supervised_steps < 0:
         raise UsageError(f"--methods: unknown {unknown} (known: {', '.join(METHODS)})" if unknown
-                         else f"--steps must be positive, got {args.steps}")
+                         else f"--steps must be positive and --supervised-steps at least 0, got {args.steps} and "
+                         f"{args.supervised_steps}")
     started = time.perf_counter()
     try:
         letters = build_letters(os.path.join(args.work, "data"), workers=args.workers)
@@ -61,6 +74,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for method in methods:
         log.info("bench learn: %s (%.0f s so far)", method, time.perf_counter() - started)
         results["methods"][method] = judge_method(method, letters, args)
+    if args.supervised_steps:
+        log.info("bench learn: supervised reference (%.0f s so far)", time.perf_counter() - started)
+        results["supervised_video"] = supervised_reference(letters, args)
     results["seconds"] = round(time.perf_counter() - started, 1)
     write_table(results, os.path.join(args.work, "learn.md"))
     return results
@@ -82,6 +98,30 @@ def judge_method(method: str, letters: dict[str, str], args: argparse.Namespace)
         out[name] = score_model(model, letters, os.path.join(run_dir, f"features-{name}"), args.workers)
     out["targets"] = targets_met(out["pretrained"], out["random"])
     return out
+
+
+def supervised_reference(letters: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    """The video encoder of SUPERVISED_CONFIG trained from scratch with the letter labels on the train
+    renders and tested on the test renders (clip-averaged top-1; a finished run is not trained again)."""
+    from avssl.data.manifest import Manifest
+    from avssl.evaluate.finetune_run import finetune_setup, finetune_splits, train_and_test
+
+    run_dir = os.path.join(args.work, "runs", f"supervised-video-{args.supervised_steps}")
+    manifest = os.path.join(run_dir, "letters.csv")  # train and test rows, told apart by `split`
+    os.makedirs(run_dir, exist_ok=True)
+    rows = [row for split in ("train", "test") for row in Manifest.load(letters[split])]
+    Manifest.from_rows([asdict(row) for row in rows]).save(manifest)
+    checkpoint = f"random:{SUPERVISED_CONFIG}"
+    loaded, config, section = finetune_setup(checkpoint, "default", [
+        *SUPERVISED_OVERRIDES, f"max_steps={args.supervised_steps}", f"num_workers={args.workers}",
+        "trainer.accelerator=cpu", "trainer.devices=1"])
+    split = finetune_splits([manifest], config, section)[0]
+    t0 = time.perf_counter()
+    result = train_and_test(config, section, split, Path(run_dir) / "split1", loaded.method.state_dict(), checkpoint,
+                            "cpu")
+    return {"config": SUPERVISED_CONFIG, "steps": args.supervised_steps, "overrides": SUPERVISED_OVERRIDES,
+            "train_seconds": round(time.perf_counter() - t0, 1), "test_top1": result["top1"],
+            "n_test": result["n_test"], "chance": 1 / len(Manifest.load(letters["test"]).label_index())}
 
 
 def score_model(checkpoint: str, letters: dict[str, str], folder: str, workers: int) -> dict[str, float]:
@@ -126,6 +166,11 @@ def write_table(results: dict[str, Any], path: str) -> str:
                      f"{q['recall@1']:.3f} | {p['recall@5']:.3f} / {q['recall@5']:.3f} | {p['video_probe_top1']:.3f} / "
                      f"{q['video_probe_top1']:.3f} | {p['audio_probe_top1']:.3f} / {q['audio_probe_top1']:.3f} | "
                      f"{met} of {len(r['targets'])} |")
+    supervised = results.get("supervised_video")
+    if supervised:
+        lines += ["", f"Supervised reference of the video side ({supervised['config']}'s video encoder trained from "
+                  f"scratch with the letter labels, {supervised['steps']} steps): test top-1 "
+                  f"{supervised['test_top1']:.3f} (chance {supervised['chance']:.3f})."]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
