@@ -242,6 +242,8 @@ def test_cli_occlusion_maps_and_patch_only_with_them(clip, tmp_path, capsys):
     assert np.isfinite(saved["maps"]).all() and saved["maps"].std() > 0
     assert cli.main(["localize", clip, "--model", "random:avts-tiny", "--out", str(tmp_path / "o"), "--patch", "12"]) == 2
     assert "--patch applies to --map occlusion" in capsys.readouterr().err
+    assert cli.main(["localize", clip, "--model", "random:avts-tiny", "--out", str(tmp_path / "o"), "--map", "gradcam"]) == 2
+    assert "--map must be one of raw, contrast, occlusion, occlusion-contrast, got 'gradcam'" in capsys.readouterr().err
 
 
 def test_bench_sync_localize_refuses_an_unknown_map_kind_before_any_work(tmp_path):

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=float, metavar="S", help="seconds between windows (default: the window length)")
     parser.add_argument("--scale", type=float, default=1.0, metavar="X",
                         help="frame short side as a multiple of the training one (default 1)")
-    parser.add_argument("--map", default="raw", choices=("raw", "contrast", "occlusion", "occlusion-contrast"),
+    parser.add_argument("--map", default="raw",
                         help="raw: cosine of each position with the window's audio; contrast: minus its mean "
                              "cosine with the file's other audio windows; occlusion(-contrast): the drop of the "
                              "clip's agreement with its audio when a square is stilled (default raw)")
@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
+    from avssl.evaluate.localize import MODES
+
+    if args.map not in MODES:
+        raise UsageError(f"--map must be one of {', '.join(MODES)}, got {args.map!r}")
     for option in ("stride", "scale"):
         value = getattr(args, option)
         if value is not None and (not math.isfinite(value) or value <= 0):
