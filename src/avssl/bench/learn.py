@@ -109,8 +109,8 @@ def supervised_reference(letters: dict[str, str], args: argparse.Namespace) -> d
     run_dir = os.path.join(args.work, "runs", f"supervised-video-{args.supervised_steps}")
     manifest = os.path.join(run_dir, "letters.csv")  # train and test rows, told apart by `split`
     os.makedirs(run_dir, exist_ok=True)
-    rows = [row for split in ("train", "test") for row in Manifest.load(letters[split])]
-    Manifest.from_rows([asdict(row) for row in rows]).save(manifest)
+    splits = {split: Manifest.load(letters[split]) for split in ("train", "test")}
+    Manifest.from_rows([asdict(row) for part in splits.values() for row in part]).save(manifest)
     checkpoint = f"random:{SUPERVISED_CONFIG}"
     loaded, config, section = finetune_setup(checkpoint, "default", [
         *SUPERVISED_OVERRIDES, f"max_steps={args.supervised_steps}", f"num_workers={args.workers}",
@@ -121,7 +121,7 @@ def supervised_reference(letters: dict[str, str], args: argparse.Namespace) -> d
                             "cpu")
     return {"config": SUPERVISED_CONFIG, "steps": args.supervised_steps, "overrides": SUPERVISED_OVERRIDES,
             "train_seconds": round(time.perf_counter() - t0, 1), "test_top1": result["top1"],
-            "n_test": result["n_test"], "chance": 1 / len(Manifest.load(letters["test"]).label_index())}
+            "n_test": result["n_test"], "chance": 1 / len(splits["test"].label_index())}
 
 
 def score_model(checkpoint: str, letters: dict[str, str], folder: str, workers: int) -> dict[str, float]:
