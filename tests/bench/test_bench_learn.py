@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from avssl.bench import letters
+from avssl.errors import UsageError
 from avssl.media.writer import write_media
 
 RATE = 16000
@@ -108,3 +109,38 @@ def test_without_the_recordings_the_benchmark_says_why(tmp_path, monkeypatch, ca
     code = main(["bench", "learn", "--methods", "av-nce", "--work", str(tmp_path)])
     assert code == 2
     assert "klettres-data is not installed and apt-get / dpkg are not available" in capsys.readouterr().err
+
+
+def test_more_training_renders_add_views_and_keep_the_test_render(tmp_path, monkeypatch):
+    root = fake_klettres(tmp_path)
+    subset = [r for r in letters.find_recordings(root) if r.letter in "AB"]  # 2 letters x 2 voices
+    monkeypatch.setattr(letters, "find_recordings", lambda _: subset)
+    one = letters.build_letters(str(tmp_path), workers=0)
+    folder = os.path.dirname(one["train"])
+    first = {name: os.path.getmtime(os.path.join(folder, name)) for name in os.listdir(folder) if name.endswith(".mp4")}
+    assert sorted(first) == sorted(f"r{k}_{r.voice}_{r.letter}.mp4" for k in (0, 1) for r in subset)
+    three = letters.build_letters(str(tmp_path), workers=0, train_renders=3)
+    from avssl.data.manifest import Manifest
+
+    def rows(path):
+        return sorted((os.path.basename(r.path)[:2], r.label, r.group, r.split) for r in Manifest.load(path))
+
+    assert three["test"] == one["test"] and rows(three["test"]) == [("r1", r.letter, r.voice, "test") for r in
+                                                                    sorted(subset, key=lambda r: r.letter)]
+    assert rows(one["train"]) == [("r0", r.letter, r.voice, "train") for r in sorted(subset, key=lambda r: r.letter)]
+    assert rows(three["train"]) == sorted((f"r{k}", r.letter, r.voice, "train") for k in (0, 2, 3) for r in subset)
+    # renders 0 and 1 were kept, not encoded again; renders 2 and 3 differ from render 0
+    assert all(os.path.getmtime(os.path.join(folder, name)) == t for name, t in first.items())
+    r0, r2 = (letters.render(subset[0], k, letters.fonts())[2] for k in (0, 2))
+    assert r0["speech"] != r2["speech"]
+    with pytest.raises(UsageError, match="--train-renders must be at least 1"):
+        letters.build_letters(str(tmp_path), workers=0, train_renders=0)
+
+
+def test_the_probe_keeps_the_renders_of_a_recording_in_one_group():
+    from avssl.bench.learn import recording_groups
+
+    letter = np.array(["A", "B", "A", "B", "A"])
+    voice = np.array(["en", "en", "en", "fr", "fr"])
+    assert recording_groups(letter, voice).tolist() == [0, 1, 0, 2, 3]
+    assert recording_groups(letter[:2], voice[:2]).tolist() == [0, 1]  # one render each: a group per file

@@ -1,9 +1,10 @@
 """Does each method learn? Pretrained against random initialisation, on videos of real spoken letters.
 
 The spoken-letters world (avssl.bench.letters: Debian's klettres-data recordings of A-Z in about a
-dozen voices, each shown as a glyph exactly while it plays) is rendered twice per (letter, voice):
-the methods pretrain on the first renders, unlabeled, and are judged on the second. For each method's
-CPU-scale config (`METHOD-tiny`, `--steps` steps) and the same architecture freshly initialised:
+dozen voices, each shown as a glyph exactly while it plays) is rendered several times per (letter,
+voice): the methods pretrain on --train-renders renders of each pair (default 1), unlabeled, and are
+judged on another render. For each method's CPU-scale config (`METHOD-tiny`, `--steps` steps) and the
+same architecture freshly initialised:
 - cross-modal retrieval on the test renders in the joint space: audio -> video and back, a hit being
   a clip of the same letter (recall@1, recall@5, median rank of the first hit, both directions
   averaged);
@@ -21,6 +22,7 @@ above random. Where the recordings cannot be had (no apt), the benchmark says wh
 examples:
   avssl bench learn --out learn.json
   avssl bench learn --methods avts,av-nce --steps 600 --supervised-steps 0
+  avssl bench learn --methods avts --steps 2000 --train-renders 8
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes for rendering, loading, extraction")
     parser.add_argument("--supervised-steps", type=int, default=2000,
                         help="steps of the supervised video reference (default 2000; 0 leaves it out)")
+    parser.add_argument("--train-renders", type=int, default=1,
+                        help="renders of each (letter, voice) pair to pretrain and fit the probes on (default 1)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,10 +71,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          f"{args.supervised_steps}")
     started = time.perf_counter()
     try:
-        letters = build_letters(os.path.join(args.work, "data"), workers=args.workers)
+        letters = build_letters(os.path.join(args.work, "data"), workers=args.workers,
+                                train_renders=args.train_renders)
     except LettersUnavailable as err:
         raise UsageError(f"bench learn needs Debian's klettres-data recordings: {err}") from None
-    results = {"steps": args.steps, "methods": {}}
+    results = {"steps": args.steps, "train_renders": args.train_renders, "methods": {}}
     for method in methods:
         log.info("bench learn: %s (%.0f s so far)", method, time.perf_counter() - started)
         results["methods"][method] = judge_method(method, letters, args)
@@ -88,7 +93,7 @@ def judge_method(method: str, letters: dict[str, str], args: argparse.Namespace)
     from avssl.methods.configs import load_config
     from avssl.train.engine import pretrain
 
-    run_dir = os.path.join(args.work, "runs", f"{method}-{args.steps}")
+    run_dir = os.path.join(args.work, "runs", f"{method}-{args.steps}{renders_suffix(args)}")
     config = load_config(resolve_config_path(f"{method}-tiny"),
                          [f"trainer.max_steps={args.steps}", f"data.num_workers={args.workers}"])
     t0 = time.perf_counter()
@@ -100,13 +105,18 @@ def judge_method(method: str, letters: dict[str, str], args: argparse.Namespace)
     return out
 
 
+def renders_suffix(args: argparse.Namespace) -> str:
+    """The run folders' mark of the training renders ("" for one: the folders of earlier versions)."""
+    return "" if args.train_renders == 1 else f"-r{args.train_renders}"
+
+
 def supervised_reference(letters: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     """The video encoder of SUPERVISED_CONFIG trained from scratch with the letter labels on the train
     renders and tested on the test renders (clip-averaged top-1; a finished run is not trained again)."""
     from avssl.data.manifest import Manifest
     from avssl.evaluate.finetune_run import finetune_setup, finetune_splits, train_and_test
 
-    run_dir = os.path.join(args.work, "runs", f"supervised-video-{args.supervised_steps}")
+    run_dir = os.path.join(args.work, "runs", f"supervised-video-{args.supervised_steps}{renders_suffix(args)}")
     manifest = os.path.join(run_dir, "letters.csv")  # train and test rows, told apart by `split`
     os.makedirs(run_dir, exist_ok=True)
     splits = {split: Manifest.load(letters[split]) for split in ("train", "test")}
@@ -139,11 +149,20 @@ def score_model(checkpoint: str, letters: dict[str, str], folder: str, workers: 
     scores = {"median_rank": retrieval["median_rank"], "recall@1": retrieval["recall@1"],
               "recall@5": retrieval["recall@5"], "n_queries": retrieval["n_queries"]}
     for modality in ("video", "audio"):
-        # each file is its own group: the renders of one voice are the point of the split, not a leak
         probe = linear_probe(train.matrix(modality), train.label, test.matrix(modality), test.label,
-                             groups_train=np.arange(len(train)))
+                             groups_train=recording_groups(train.label, train.group))
         scores[f"{modality}_probe_top1"] = probe.top1
     return scores
+
+
+def recording_groups(letters: np.ndarray, voices: np.ndarray) -> np.ndarray:
+    """int [N]: one cross-validation group per recording (letter, voice), numbered in order of
+    appearance. The renders of a recording share its speech, so the probe's folds keep them together
+    (a fold that split them would reward memorising the recording); with one render per recording
+    each file is its own group."""
+    first_seen: dict[tuple[str, str], int] = {}
+    return np.array([first_seen.setdefault((str(a), str(b)), len(first_seen)) for a, b in zip(letters, voices)],
+                    dtype=np.int64)
 
 
 def targets_met(pretrained: dict[str, float], random: dict[str, float]) -> dict[str, bool]:
@@ -156,7 +175,8 @@ def targets_met(pretrained: dict[str, float], random: dict[str, float]) -> dict[
 
 def write_table(results: dict[str, Any], path: str) -> str:
     """The Markdown table of a bench learn result (pretrained / random per metric, targets met)."""
-    lines = [f"Spoken letters, {results['steps']} steps per method; pretrained / random, test renders.", "",
+    lines = [f"Spoken letters, {results['steps']} steps per method, {results.get('train_renders', 1)} training "
+             "render(s) per (letter, voice); pretrained / random, test renders.", "",
              "| method | median rank | recall@1 | recall@5 | video probe top-1 | audio probe top-1 | targets met |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for method, r in results["methods"].items():

@@ -2,9 +2,11 @@
 `klettres-data`, one voice per language) turned into videos that show the letter exactly while its
 recording plays.
 
-Every (letter, voice) pair is rendered twice with independent nuisances (font, size, position, drift,
-tilt, colours, background, noise, where in the video the letter is spoken): render 0 is a pretraining
-video, render 1 a test video. A video lasts `VIDEO_SECONDS`: noise and an empty background, and the
+Every (letter, voice) pair is rendered several times with independent nuisances (font, size, position,
+drift, tilt, colours, background, noise, where in the video the letter is spoken): render 1 is the test
+video; render 0, and with `train_renders` N > 1 renders 2..N as well, are the pretraining (and probe
+training) videos. The recording is the same in every render of a pair: more renders add views of the
+glyph, not new speech. A video lasts `VIDEO_SECONDS`: noise and an empty background, and the
 trimmed recording plays `PLAYS` times, each time with the glyph on screen for exactly that span: once
 in each of `PLAYS` equal slots of the video, up to `PLACEMENT_JITTER` s off the slot's centre (so any
 window of a second holds a letter, and the centre clip that `avssl extract` takes holds the middle one).
@@ -212,34 +214,50 @@ def paste(frame: np.ndarray, mask: np.ndarray, colour: np.ndarray, x: float, y: 
 
 
 def _write_one(job: tuple[Recording, int, str, list[str]]) -> dict:
+    """Render one video to `path` (a finished file is kept: the same job renders the same video, and
+    the truth is rendered again without encoding) and return its ground truth."""
     from avssl.media.writer import write_media
 
     recording, render_index, path, font_list = job
     frames, audio, truth = render(recording, render_index, font_list)
-    tmp = path + ".tmp.mp4"
-    write_media(tmp, frames, FPS, audio, SAMPLE_RATE, gop=FPS)
-    os.replace(tmp, path)
+    if not os.path.isfile(path):
+        tmp = path + ".tmp.mp4"
+        write_media(tmp, frames, FPS, audio, SAMPLE_RATE, gop=FPS)
+        os.replace(tmp, path)
     return {"path": path, **truth}
 
 
-def build_letters(cache_dir: str, workers: int = 2) -> dict[str, str]:
-    """Render the letters world into `cache_dir/letters-v{FORMAT_VERSION}` (once; a later call reuses
-    it) and probe it into manifests. Returns {"train": manifest, "test": manifest, "truth": json}:
-    `label` is the letter, `group` the voice, `split` train or test."""
+TEST_RENDER = 1
+
+
+def train_render_indices(train_renders: int) -> list[int]:
+    """The render indices of the pretraining videos: 0, then 2..N (render 1 is the test render)."""
+    if train_renders < 1:
+        raise UsageError(f"--train-renders must be at least 1, got {train_renders}")
+    return [0] + list(range(2, train_renders + 1))
+
+
+def build_letters(cache_dir: str, workers: int = 2, train_renders: int = 1) -> dict[str, str]:
+    """Render the letters world into `cache_dir/letters-v{FORMAT_VERSION}` (each render once; a later
+    call reuses the files it finds) and probe it into manifests. Returns {"train": manifest, "test":
+    manifest, "truth": json}: `label` is the letter, `group` the voice, `split` train or test; the
+    train manifest holds `train_renders` renders of every (letter, voice) pair, the test one render 1."""
     root = fetch_klettres(cache_dir)
     recordings = find_recordings(root)
     out = os.path.join(cache_dir, f"letters-v{FORMAT_VERSION}")
-    paths = {name: os.path.join(out, f"{name}.csv") for name in ("train", "test")}
-    paths["truth"] = os.path.join(out, "truth.json")
+    suffix = "" if train_renders == 1 else f"-{train_renders}"
+    indices = {"train": train_render_indices(train_renders), "test": [TEST_RENDER]}
+    paths = {name: os.path.join(out, f"{name}{suffix if name == 'train' else ''}.csv") for name in indices}
+    paths["truth"] = os.path.join(out, f"truth{suffix}.json")
     if all(os.path.isfile(p) for p in paths.values()):
         return paths
     os.makedirs(out, exist_ok=True)
     font_list = fonts()
     jobs = [(r, k, os.path.join(out, f"r{k}_{r.voice}_{r.letter}.mp4"), font_list)
-            for k in (0, 1) for r in recordings]
+            for k in sorted(indices["train"] + indices["test"]) for r in recordings]
     truth = _run_jobs(jobs, workers)
-    for k, name in enumerate(("train", "test")):
-        rows = [t for t in truth if t["render"] == k]
+    for name, wanted in indices.items():
+        rows = [t for t in truth if t["render"] in wanted]
         files = [t["path"] for t in rows]
         labels = {t["path"]: (t["letter"], name, t["voice"]) for t in rows}
         build_manifest(files, probe_paths(files, workers=workers, progress=False), labels).save(paths[name])
