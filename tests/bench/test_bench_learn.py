@@ -144,3 +144,14 @@ def test_the_probe_keeps_the_renders_of_a_recording_in_one_group():
     voice = np.array(["en", "en", "en", "fr", "fr"])
     assert recording_groups(letter, voice).tolist() == [0, 1, 0, 2, 3]
     assert recording_groups(letter[:2], voice[:2]).tolist() == [0, 1]  # one render each: a group per file
+
+
+def test_a_bad_render_count_is_named_before_anything_is_fetched(tmp_path, monkeypatch, capsys):
+    from avssl.cli import main
+
+    def no_fetch(_):
+        raise AssertionError("fetched the recordings for a call that cannot run")
+
+    monkeypatch.setattr(letters, "fetch_klettres", no_fetch)
+    assert main(["bench", "learn", "--train-renders", "0", "--work", str(tmp_path)]) == 2
+    assert "--train-renders must be at least 1, got 0" in capsys.readouterr().err

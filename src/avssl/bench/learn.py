@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from avssl.bench.letters import LettersUnavailable, build_letters
+    from avssl.bench.letters import LettersUnavailable, build_letters, train_render_indices
 
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"--methods: unknown {unknown} (known: {', '.join(METHODS)})" if unknown
                          else f"--steps must be positive and --supervised-steps at least 0, got {args.steps} and "
                          f"{args.supervised_steps}")
+    train_render_indices(args.train_renders)  # a bad count is named before anything is fetched
     started = time.perf_counter()
     try:
         letters = build_letters(os.path.join(args.work, "data"), workers=args.workers,

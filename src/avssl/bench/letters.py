@@ -43,6 +43,7 @@ MAX_TILT = 8.0  # degrees
 NOISE_DB = -32.0  # noise floor under the speech peak
 TRIM_LEVEL = 0.05  # share of the peak amplitude below which a recording's ends count as silence
 FORMAT_VERSION = 3  # bump when a render changes: the cache then renders again
+TEST_RENDER = 1  # the render index of the test videos; the training renders are 0 and 2..N
 
 
 class LettersUnavailable(RuntimeError):
@@ -225,9 +226,6 @@ def _write_one(job: tuple[Recording, int, str, list[str]]) -> dict:
         write_media(tmp, frames, FPS, audio, SAMPLE_RATE, gop=FPS)
         os.replace(tmp, path)
     return {"path": path, **truth}
-
-
-TEST_RENDER = 1
 
 
 def train_render_indices(train_renders: int) -> list[int]:
