@@ -83,16 +83,26 @@ def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
     work = tmp_path / "work"
     fake_klettres(work / "data")
     code = main(["bench", "learn", "--methods", "av-nce", "--steps", "2", "--work", str(work), "--workers", "0",
-                 "--supervised-steps", "2", "--out", str(tmp_path / "learn.json")])
+                 "--supervised-steps", "2", "--seeds", "0,3", "--out", str(tmp_path / "learn.json")])
     assert code == 0
     result = json.loads((tmp_path / "learn.json").read_text())
     run = result["methods"]["av-nce"]
     for side in ("pretrained", "random"):
         assert run[side]["n_queries"] == 52  # the test renders: 26 letters x 2 voices
         assert 1 <= run[side]["median_rank"] <= 52 and 0 <= run[side]["video_probe_top1"] <= 1
+        # the scores are the means of the two seeds' own
+        seeds = run["by_seed"]
+        assert run[side]["recall@5"] == pytest.approx((seeds["0"][side]["recall@5"] + seeds["3"][side]["recall@5"]) / 2)
     assert set(run["targets"]) == {"median_rank", "recall@5", "video_probe_points"}
+    # one run per seed, each with its own seed; each seed's random init is that seed's untrained network
+    runs = work / "runs"
+    assert (runs / "av-nce-2" / "checkpoints" / "last.ckpt").is_file()
+    assert "seed: 3" in (runs / "av-nce-2-seed3" / "config.yaml").read_text()
+    video = [np.load(runs / folder / "features-random" / "test_backbone.npz")["video"]
+             for folder in ("av-nce-2", "av-nce-2-seed3")]
+    assert video[0].shape == video[1].shape and not np.allclose(video[0], video[1])
     table = (work / "learn.md").read_text()
-    assert "| av-nce |" in table
+    assert "| av-nce |" in table and "means over seeds 0, 3" in table
     # the supervised reference: trained with the labels on the train renders, tested on the 52 test renders
     supervised = result["supervised_video"]
     assert supervised["steps"] == 2 and supervised["n_test"] == 52 and 0 <= supervised["test_top1"] <= 1
@@ -155,3 +165,28 @@ def test_a_bad_render_count_is_named_before_anything_is_fetched(tmp_path, monkey
     monkeypatch.setattr(letters, "fetch_klettres", no_fetch)
     assert main(["bench", "learn", "--train-renders", "0", "--work", str(tmp_path)]) == 2
     assert "--train-renders must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_seeds_are_averaged_before_the_targets_are_judged():
+    from avssl.bench.learn import over_seeds, parse_seeds
+
+    def scores(median, recall5, video):
+        return {"median_rank": median, "recall@1": 0.1, "recall@5": recall5, "n_queries": 52,
+                "video_probe_top1": video, "audio_probe_top1": 0.5}
+
+    def run(pretrained, random):
+        from avssl.bench.learn import targets_met
+        return {"train_seconds": 10.0, "pretrained": pretrained, "random": random,
+                "targets": targets_met(pretrained, random)}
+
+    # seed 1 meets the median rank target (4 <= 10 / 2), seed 2 does not (10 vs 10): the means (7 vs 10) do not
+    runs = {1: run(scores(4, 0.4, 0.2), scores(10, 0.2, 0.05)), 2: run(scores(10, 0.4, 0.2), scores(10, 0.2, 0.05))}
+    out = over_seeds(runs)
+    assert out["pretrained"]["median_rank"] == 7 and out["random"]["median_rank"] == 10
+    assert [r["targets"]["median_rank"] for r in out["by_seed"].values()] == [True, False]
+    assert out["targets"] == {"median_rank": False, "recall@5": True, "video_probe_points": True}
+    assert out["train_seconds"] == 20.0
+    assert parse_seeds("0, 2") == [0, 2]
+    for bad in ("", "1,1", "a"):
+        with pytest.raises(UsageError, match="--seeds"):
+            parse_seeds(bad)

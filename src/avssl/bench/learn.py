@@ -10,7 +10,10 @@ same architecture freshly initialised:
   averaged);
 - linear probes of the letter on the video and on the audio backbone features, fitted on the train
   renders and scored on the test renders.
-av-nce, the field's plain baseline, runs beside the paper methods. Beside them, a supervised
+With --seeds S1,S2,... each method pretrains once per seed and each seed has its own random init (the
+same config and seed, untrained); the table shows the means over seeds and the targets are judged on
+them (one untrained network is a noisy yardstick: its median rank moved from 16.0 to 21.5 between two
+seeds, docs/benchmarks.md). av-nce, the field's plain baseline, runs beside the paper methods. Beside them, a supervised
 reference for the video side: the tiny video encoder (av-nce-tiny's) trained from scratch with the
 letter labels on the train renders for --supervised-steps steps and tested on the test renders
 (avssl finetune's default recipe, model=video): what the labels teach at this data scale, which
@@ -58,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps of the supervised video reference (default 2000; 0 leaves it out)")
     parser.add_argument("--train-renders", type=int, default=1,
                         help="renders of each (letter, voice) pair to pretrain and fit the probes on (default 1)")
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated seeds: each pretrains once and has its own random init; the "
+                        "targets are judged on the means over seeds (default 0)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,16 +76,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          else f"--steps must be positive and --supervised-steps at least 0, got {args.steps} and "
                          f"{args.supervised_steps}")
     train_render_indices(args.train_renders)  # a bad count is named before anything is fetched
+    seeds = parse_seeds(args.seeds)
     started = time.perf_counter()
     try:
         letters = build_letters(os.path.join(args.work, "data"), workers=args.workers,
                                 train_renders=args.train_renders)
     except LettersUnavailable as err:
         raise UsageError(f"bench learn needs Debian's klettres-data recordings: {err}") from None
-    results = {"steps": args.steps, "train_renders": args.train_renders, "methods": {}}
+    results = {"steps": args.steps, "train_renders": args.train_renders, "seeds": seeds, "methods": {}}
     for method in methods:
-        log.info("bench learn: %s (%.0f s so far)", method, time.perf_counter() - started)
-        results["methods"][method] = judge_method(method, letters, args)
+        runs = {}
+        for seed in seeds:
+            log.info("bench learn: %s, seed %d (%.0f s so far)", method, seed, time.perf_counter() - started)
+            runs[seed] = judge_method(method, letters, args, seed)
+        results["methods"][method] = over_seeds(runs)
     if args.supervised_steps:
         log.info("bench learn: supervised reference (%.0f s so far)", time.perf_counter() - started)
         results["supervised_video"] = supervised_reference(letters, args)
@@ -88,21 +98,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def judge_method(method: str, letters: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
-    """Pretrain `method`'s tiny config on the train renders, then score it and random init on the test renders."""
+def parse_seeds(text: str) -> list[int]:
+    """The --seeds list: distinct integers, at least one."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds must be integers separated by commas, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds must name at least one seed, each once, got {text!r}")
+    return seeds
+
+
+def judge_method(method: str, letters: dict[str, str], args: argparse.Namespace, seed: int = 0) -> dict[str, Any]:
+    """Pretrain `method`'s tiny config with `seed` on the train renders, then score it and the random
+    init of the same config and seed (`random:RUN/config.yaml`) on the test renders."""
     from avssl.config.bundled import resolve_config_path
     from avssl.methods.configs import load_config
     from avssl.train.engine import pretrain
 
-    run_dir = os.path.join(args.work, "runs", f"{method}-{args.steps}{renders_suffix(args)}")
+    # seed 0 (the tiny configs' own) keeps the folder name of earlier versions
+    name = f"{method}-{args.steps}{renders_suffix(args)}" + (f"-seed{seed}" if seed else "")
+    run_dir = os.path.join(args.work, "runs", name)
     config = load_config(resolve_config_path(f"{method}-tiny"),
-                         [f"trainer.max_steps={args.steps}", f"data.num_workers={args.workers}"])
+                         [f"trainer.max_steps={args.steps}", f"data.num_workers={args.workers}", f"seed={seed}"])
     t0 = time.perf_counter()
     checkpoint = str(pretrain(config, letters["train"], run_dir))
-    out = {"train_seconds": round(time.perf_counter() - t0, 1)}
-    for name, model in (("pretrained", checkpoint), ("random", f"random:{method}-tiny")):
-        out[name] = score_model(model, letters, os.path.join(run_dir, f"features-{name}"), args.workers)
+    out: dict[str, Any] = {"train_seconds": round(time.perf_counter() - t0, 1)}
+    random_init = f"random:{os.path.join(run_dir, 'config.yaml')}"
+    for side, model in (("pretrained", checkpoint), ("random", random_init)):
+        out[side] = score_model(model, letters, os.path.join(run_dir, f"features-{side}"), args.workers)
     out["targets"] = targets_met(out["pretrained"], out["random"])
+    return out
+
+
+def over_seeds(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One method's runs by seed -> the mean of each score over the seeds for pretrained and random
+    init, the targets judged on those means, the summed training time, and every seed's own result."""
+    out: dict[str, Any] = {"train_seconds": round(sum(r["train_seconds"] for r in runs.values()), 1)}
+    for side in ("pretrained", "random"):
+        keys = next(iter(runs.values()))[side]
+        out[side] = {key: float(np.mean([r[side][key] for r in runs.values()])) for key in keys}
+    out["targets"] = targets_met(out["pretrained"], out["random"])
+    out["by_seed"] = {str(seed): run for seed, run in runs.items()}
     return out
 
 
@@ -176,17 +213,22 @@ def targets_met(pretrained: dict[str, float], random: dict[str, float]) -> dict[
 
 def write_table(results: dict[str, Any], path: str) -> str:
     """The Markdown table of a bench learn result (pretrained / random per metric, targets met)."""
+    seeds = results.get("seeds", [0])
+    over = f"means over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
     lines = [f"Spoken letters, {results['steps']} steps per method, {results.get('train_renders', 1)} training "
-             "render(s) per (letter, voice); pretrained / random, test renders.", "",
+             f"render(s) per (letter, voice), {over}; pretrained / random, test renders; targets judged on "
+             "the means, each seed's own count in brackets.", "",
              "| method | median rank | recall@1 | recall@5 | video probe top-1 | audio probe top-1 | targets met |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for method, r in results["methods"].items():
         p, q = r["pretrained"], r["random"]
         met = sum(r["targets"].values())
+        per_seed = " (" + ", ".join(str(sum(run["targets"].values())) for run in r["by_seed"].values()) + ")" \
+            if len(r.get("by_seed", {})) > 1 else ""
         lines.append(f"| {method} | {p['median_rank']:.1f} / {q['median_rank']:.1f} | {p['recall@1']:.3f} / "
                      f"{q['recall@1']:.3f} | {p['recall@5']:.3f} / {q['recall@5']:.3f} | {p['video_probe_top1']:.3f} / "
                      f"{q['video_probe_top1']:.3f} | {p['audio_probe_top1']:.3f} / {q['audio_probe_top1']:.3f} | "
-                     f"{met} of {len(r['targets'])} |")
+                     f"{met} of {len(r['targets'])}{per_seed} |")
     supervised = results.get("supervised_video")
     if supervised:
         lines += ["", f"Supervised reference of the video side ({supervised['config']}'s video encoder trained from "
