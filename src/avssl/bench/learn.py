@@ -13,19 +13,19 @@ same architecture freshly initialised:
 With --seeds S1,S2,... each method pretrains once per seed and each seed has its own random init (the
 same config and seed, untrained); the table shows the means over seeds and the targets are judged on
 them (one untrained network is a noisy yardstick: its median rank moved from 16.0 to 21.5 between two
-seeds, docs/benchmarks.md). av-nce, the field's plain baseline, runs beside the paper methods. Beside them, a supervised
-reference for the video side: the tiny video encoder (av-nce-tiny's) trained from scratch with the
-letter labels on the train renders for --supervised-steps steps and tested on the test renders
-(avssl finetune's default recipe, model=video): what the labels teach at this data scale, which
-tells a video side that cannot be learned from these renders from a method that does not learn.
-The targets (docs/benchmarks.md):
-median rank at most half of random's, recall@5 at least 1.5x random's, video probe at least 10 points
-above random. Where the recordings cannot be had (no apt), the benchmark says why and stops.
+seeds, docs/benchmarks.md). av-nce, the field's plain baseline, runs beside the paper methods.
+Beside them, a supervised reference for the video side: the tiny video encoder (av-nce-tiny's)
+trained from scratch with the letter labels on the train renders for --supervised-steps steps and
+tested on the test renders (avssl finetune's default recipe, model=video): what the labels teach the
+same encoder at this data scale (on the letters, less than a linear probe reads from AVTS's features).
+The targets (docs/benchmarks.md): median rank at most half of random's, recall@5 at least 1.5x
+random's, video probe at least 10 points above random. Where the recordings cannot be had (no apt),
+the benchmark says why and stops.
 
 examples:
   avssl bench learn --out learn.json
   avssl bench learn --methods avts,av-nce --steps 600 --supervised-steps 0
-  avssl bench learn --methods avts --steps 2000 --train-renders 8
+  avssl bench learn --methods avts --steps 2000 --train-renders 8 --seeds 0,1
 """
 
 from __future__ import annotations
