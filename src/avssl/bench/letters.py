@@ -245,8 +245,8 @@ def build_letters(cache_dir: str, workers: int = 2, train_renders: int = 1) -> d
     out = os.path.join(cache_dir, f"letters-v{FORMAT_VERSION}")
     suffix = "" if train_renders == 1 else f"-{train_renders}"
     indices = {"train": train_render_indices(train_renders), "test": [TEST_RENDER]}
-    paths = {name: os.path.join(out, f"{name}{suffix if name == 'train' else ''}.csv") for name in indices}
-    paths["truth"] = os.path.join(out, f"truth{suffix}.json")
+    paths = {"train": os.path.join(out, f"train{suffix}.csv"), "test": os.path.join(out, "test.csv"),
+             "truth": os.path.join(out, f"truth{suffix}.json")}
     if all(os.path.isfile(p) for p in paths.values()):
         return paths
     os.makedirs(out, exist_ok=True)

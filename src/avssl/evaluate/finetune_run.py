@@ -1,6 +1,6 @@
 """A fine-tuning run without the command line: the config of a recipe on a pretrained model, its
 splits, and each split trained and tested (what `avssl finetune` runs, and `avssl bench learn`'s
-supervised ceiling)."""
+supervised reference)."""
 
 from __future__ import annotations
 
