@@ -1,6 +1,6 @@
 """The spoken-letters world and `avssl bench learn` on a stand-in of klettres-data (tones, not speech):
-the glyph is on screen exactly while the recording plays, the renders differ, the benchmark runs end
-to end and reports each target."""
+the glyph is on screen around each utterance for the same time whatever the recording's length, the
+renders differ, the benchmark runs end to end and reports each target."""
 
 from __future__ import annotations
 
@@ -18,14 +18,15 @@ RATE = 16000
 
 
 def fake_klettres(root, voices=("aa", "bb")) -> str:
-    """A klettres-like tree: per voice a sounds.xml naming A-Z, each a short tone in a .wav file."""
+    """A klettres-like tree: per voice a sounds.xml naming A-Z, each a tone in a .wav file, the k-th
+    letter's 0.2 + 0.01 k s long (the recordings differ in length, as real ones do)."""
     base = root / "klettres-data" / "usr" / "share" / "klettres"
     for v, voice in enumerate(voices):
         (base / voice / "alpha").mkdir(parents=True)
         entries = []
         for k, letter in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
             t = np.arange(int(0.6 * RATE)) / RATE
-            tone = np.where((t > 0.15) & (t < 0.45), 0.4 * np.sin(2 * np.pi * (200 + 40 * k + 15 * v) * t), 0.0)
+            tone = np.where((t > 0.15) & (t < 0.35 + 0.01 * k), 0.4 * np.sin(2 * np.pi * (200 + 40 * k + 15 * v) * t), 0.0)
             write_media(base / voice / "alpha" / f"{letter.lower()}.wav", None, audio=tone.astype(np.float32),
                         sample_rate=RATE)
             entries.append(f'    <sound name="{letter}" file="{voice}/alpha/{letter.lower()}.wav" />')
@@ -46,25 +47,49 @@ def test_recordings_are_read_from_sounds_xml(tmp_path):
     assert [r.letter for r in found[:3]] == ["A", "B", "C"] and found[0].path.endswith("aa/alpha/a.wav")
 
 
-def test_the_glyph_is_on_screen_exactly_while_the_recording_plays(tmp_path):
+def glyph_frames(frames: np.ndarray, spans: list) -> np.ndarray:
+    """bool [T]: the frames that differ from a glyph-free frame by more than the frame noise."""
+    times = np.arange(len(frames)) / letters.FPS
+    off = np.ones(len(frames), dtype=bool)
+    for start, end in spans:
+        off &= ~((times >= start - 0.5 / letters.FPS) & (times < end + 0.5 / letters.FPS))
+    empty = frames[np.flatnonzero(off)[0]].astype(np.int16)
+    change = np.abs(frames.astype(np.int16) - empty).mean(axis=(1, 2, 3))
+    return change > 2 * np.median(change[off])
+
+
+def frames_within(spans: list, count: int) -> np.ndarray:
+    """bool [count]: the frames whose time falls in one of the spans."""
+    times = np.arange(count) / letters.FPS
+    return np.any([(times >= start) & (times < end) for start, end in spans], axis=0)
+
+
+def test_the_glyph_is_shown_around_each_utterance_for_the_same_time_whatever_its_length(tmp_path):
     root = fake_klettres(tmp_path)
-    recording = letters.find_recordings(root)[7]
+    found = letters.find_recordings(root)
+    recording, longer = found[2], found[20]  # tones of 0.22 s and 0.40 s
     frames, audio, truth = letters.render(recording, 0, letters.fonts())
     assert frames.shape == (round(letters.VIDEO_SECONDS * letters.FPS), letters.HEIGHT, letters.WIDTH, 3)
-    spans = truth["speech"]
-    assert len(spans) == letters.PLAYS
-    assert all(end - start == pytest.approx(0.3, abs=0.01) for start, end in spans)  # the tone, its silent ends trimmed
+    spans, shown = truth["speech"], truth["glyph"]
+    assert len(spans) == len(shown) == letters.PLAYS
+    assert all(end - start == pytest.approx(0.22, abs=0.01) for start, end in spans)  # silent ends trimmed
     middle = (letters.VIDEO_SECONDS - 1.0) / 2  # the centre clip of 1 s holds the middle utterance
     assert middle <= spans[letters.PLAYS // 2][0] and spans[letters.PLAYS // 2][1] <= middle + 1.0
-    # frames without the glyph differ from a glyph-free frame by the frame noise only
-    times = np.arange(len(frames)) / letters.FPS
-    on = np.zeros(len(frames), dtype=bool)
-    for start, end in spans:
-        on |= (times >= start) & (times < end)
-    empty = frames[np.flatnonzero(~on)[0]].astype(np.int16)
-    change = np.abs(frames.astype(np.int16) - empty).mean(axis=(1, 2, 3))
-    assert np.array_equal(change > 2 * np.median(change[~on]), on)
-    # the tone sits in the audio at the same spans, over a noise floor 30 dB down
+    # the glyph: GLYPH_SECONDS centred on its utterance, and on screen exactly then
+    for (start, end), (on, off) in zip(spans, shown):
+        assert off - on == pytest.approx(letters.GLYPH_SECONDS)
+        assert (on + off) / 2 == pytest.approx((start + end) / 2)
+    assert np.array_equal(glyph_frames(frames, shown), frames_within(shown, len(frames)))
+    # a recording almost twice as long: the same time on screen (12 or 13 frames of 25 fps, as the
+    # span falls on the frame grid), so the video does not tell the two apart
+    long_frames, _, long_truth = letters.render(longer, 0, letters.fonts())
+    assert long_truth["speech"][0][1] - long_truth["speech"][0][0] == pytest.approx(0.40, abs=0.01)
+    long_shown = glyph_frames(long_frames, long_truth["glyph"])
+    assert np.array_equal(long_shown, frames_within(long_truth["glyph"], len(long_frames)))
+    for on_screen in (glyph_frames(frames, shown), long_shown):
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], on_screen.astype(int), [0]]))))[::2]
+        assert len(runs) == letters.PLAYS and set(runs) <= {12, 13}
+    # the tone sits in the audio at the speech spans, over a noise floor 30 dB down
     loud = np.abs(audio) > 0.1
     heard = np.zeros(len(audio), dtype=bool)
     for start, end in spans:
@@ -73,6 +98,14 @@ def test_the_glyph_is_on_screen_exactly_while_the_recording_plays(tmp_path):
     assert not loud[~heard].any()
     other, _, other_truth = letters.render(recording, 1, letters.fonts())
     assert other_truth["speech"] != spans and not np.array_equal(other, frames)
+
+
+def test_a_glyph_stays_in_the_slot_of_a_recording_longer_than_the_slot():
+    slot = letters.VIDEO_SECONDS / letters.PLAYS
+    spans = [(slot * k, slot * k + 1.5) for k in range(letters.PLAYS)]
+    for k, (on, off) in enumerate(letters.glyph_spans(spans)):
+        assert slot * k - 1e-9 <= on and off <= slot * (k + 1) + 1e-9
+        assert off - on == pytest.approx(letters.GLYPH_SECONDS)
 
 
 @pytest.mark.slow
@@ -95,7 +128,7 @@ def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
         assert run[side]["recall@5"] == pytest.approx((seeds["0"][side]["recall@5"] + seeds["3"][side]["recall@5"]) / 2)
     assert set(run["targets"]) == {"median_rank", "recall@5", "video_probe_points"}
     # one run per seed, each with its own seed; each seed's random init is that seed's untrained network
-    runs = work / "runs"
+    runs = work / "runs" / f"letters-v{letters.FORMAT_VERSION}"  # runs of earlier renders are not reused
     assert (runs / "av-nce-2" / "checkpoints" / "last.ckpt").is_file()
     assert "seed: 3" in (runs / "av-nce-2-seed3" / "config.yaml").read_text()
     video = [np.load(runs / folder / "features-random" / "test_backbone.npz")["video"]
@@ -107,7 +140,7 @@ def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
     supervised = result["supervised_video"]
     assert supervised["steps"] == 2 and supervised["n_test"] == 52 and 0 <= supervised["test_top1"] <= 1
     assert supervised["chance"] == pytest.approx(1 / 26)
-    assert (work / "runs" / "supervised-video-2" / "split1" / "checkpoints" / "last.ckpt").is_file()
+    assert (runs / "supervised-video-2" / "split1" / "checkpoints" / "last.ckpt").is_file()
     assert f"test top-1 {supervised['test_top1']:.3f} (chance 0.038)" in table
 
 

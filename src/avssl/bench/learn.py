@@ -1,9 +1,9 @@
 """Does each method learn? Pretrained against random initialisation, on videos of real spoken letters.
 
 The spoken-letters world (avssl.bench.letters: Debian's klettres-data recordings of A-Z in about a
-dozen voices, each shown as a glyph exactly while it plays) is rendered several times per (letter,
-voice): the methods pretrain on --train-renders renders of each pair (default 1), unlabeled, and are
-judged on another render. For each method's CPU-scale config (`METHOD-tiny`, `--steps` steps) and the
+dozen voices, each shown as a glyph for the same half second around each time it plays) is rendered
+several times per (letter, voice): the methods pretrain on --train-renders renders of each pair
+(default 1), unlabeled, and are judged on another render. For each method's CPU-scale config (`METHOD-tiny`, `--steps` steps) and the
 same architecture freshly initialised:
 - cross-modal retrieval on the test renders in the joint space: audio -> video and back, a hit being
   a clip of the same letter (recall@1, recall@5, median rank of the first hit, both directions
@@ -118,7 +118,7 @@ def judge_method(method: str, letters: dict[str, str], args: argparse.Namespace,
 
     # seed 0 (the tiny configs' own) keeps the folder name of earlier versions
     name = f"{method}-{args.steps}{renders_suffix(args)}" + (f"-seed{seed}" if seed else "")
-    run_dir = os.path.join(args.work, "runs", name)
+    run_dir = os.path.join(runs_folder(args), name)
     config = load_config(resolve_config_path(f"{method}-tiny"),
                          [f"trainer.max_steps={args.steps}", f"data.num_workers={args.workers}", f"seed={seed}"])
     t0 = time.perf_counter()
@@ -143,6 +143,14 @@ def over_seeds(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def runs_folder(args: argparse.Namespace) -> str:
+    """Where the runs go: one folder per format of the renders, so that a run trained on renders of an
+    earlier format is never taken for a finished run on the current ones."""
+    from avssl.bench.letters import FORMAT_VERSION
+
+    return os.path.join(args.work, "runs", f"letters-v{FORMAT_VERSION}")
+
+
 def renders_suffix(args: argparse.Namespace) -> str:
     """The run folders' mark of the training renders ("" for one: the folders of earlier versions)."""
     return "" if args.train_renders == 1 else f"-r{args.train_renders}"
@@ -154,7 +162,7 @@ def supervised_reference(letters: dict[str, str], args: argparse.Namespace) -> d
     from avssl.data.manifest import Manifest
     from avssl.evaluate.finetune_run import finetune_setup, finetune_splits, train_and_test
 
-    run_dir = os.path.join(args.work, "runs", f"supervised-video-{args.supervised_steps}{renders_suffix(args)}")
+    run_dir = os.path.join(runs_folder(args), f"supervised-video-{args.supervised_steps}{renders_suffix(args)}")
     manifest = os.path.join(run_dir, "letters.csv")  # train and test rows, told apart by `split`
     os.makedirs(run_dir, exist_ok=True)
     splits = {split: Manifest.load(letters[split]) for split in ("train", "test")}
