@@ -3,8 +3,8 @@
 The spoken-letters world (avssl.bench.letters: Debian's klettres-data recordings of A-Z in about a
 dozen voices, each shown as a glyph for the same half second around each time it plays) is rendered
 several times per (letter, voice): the methods pretrain on --train-renders renders of each pair
-(default 1), unlabeled, and are judged on another render. For each method's CPU-scale config (`METHOD-tiny`, `--steps` steps) and the
-same architecture freshly initialised:
+(default 1), unlabeled, and are judged on another render. For each method's CPU-scale config
+(`METHOD-tiny`, `--steps` steps) and the same architecture freshly initialised:
 - cross-modal retrieval on the test renders in the joint space: audio -> video and back, a hit being
   a clip of the same letter (recall@1, recall@5, median rank of the first hit, both directions
   averaged);
