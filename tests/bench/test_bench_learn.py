@@ -1,6 +1,6 @@
 """The spoken-letters world and `avssl bench learn` on a stand-in of klettres-data (tones, not speech):
-the glyph is on screen around each utterance for the same time whatever the recording's length, the
-renders differ, the benchmark runs end to end and reports each target."""
+the glyph comes on screen with each utterance and stays for the same time whatever the recording's
+length, the renders differ, the benchmark runs end to end and reports each target."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def frames_within(spans: list, count: int) -> np.ndarray:
     return np.any([(times >= start) & (times < end) for start, end in spans], axis=0)
 
 
-def test_the_glyph_is_shown_around_each_utterance_for_the_same_time_whatever_its_length(tmp_path):
+def test_the_glyph_comes_with_each_utterance_and_stays_the_same_time_whatever_its_length(tmp_path):
     root = fake_klettres(tmp_path)
     found = letters.find_recordings(root)
     recording, longer = found[2], found[20]  # tones of 0.22 s and 0.40 s
@@ -75,10 +75,9 @@ def test_the_glyph_is_shown_around_each_utterance_for_the_same_time_whatever_its
     assert all(end - start == pytest.approx(0.22, abs=0.01) for start, end in spans)  # silent ends trimmed
     middle = (letters.VIDEO_SECONDS - 1.0) / 2  # the centre clip of 1 s holds the middle utterance
     assert middle <= spans[letters.PLAYS // 2][0] and spans[letters.PLAYS // 2][1] <= middle + 1.0
-    # the glyph: GLYPH_SECONDS centred on its utterance, and on screen exactly then
+    # the glyph: from the utterance's start for GLYPH_SECONDS, and on screen exactly then
     for (start, end), (on, off) in zip(spans, shown):
-        assert off - on == pytest.approx(letters.GLYPH_SECONDS)
-        assert (on + off) / 2 == pytest.approx((start + end) / 2)
+        assert on == start and off - on == pytest.approx(letters.GLYPH_SECONDS)
     assert np.array_equal(glyph_frames(frames, shown), frames_within(shown, len(frames)))
     # a recording almost twice as long: the same time on screen (12 or 13 frames of 25 fps, as the
     # span falls on the frame grid), so the video does not tell the two apart
@@ -100,12 +99,18 @@ def test_the_glyph_is_shown_around_each_utterance_for_the_same_time_whatever_its
     assert other_truth["speech"] != spans and not np.array_equal(other, frames)
 
 
-def test_a_glyph_stays_in_the_slot_of_a_recording_longer_than_the_slot():
+def test_where_an_utterance_starts_does_not_depend_on_the_recording():
+    """The start within its slot is the only timing the video shows: drawn alike for a short and a long
+    recording, and early enough that the glyph ends inside its slot."""
     slot = letters.VIDEO_SECONDS / letters.PLAYS
-    spans = [(slot * k, slot * k + 1.5) for k in range(letters.PLAYS)]
-    for k, (on, off) in enumerate(letters.glyph_spans(spans)):
-        assert slot * k - 1e-9 <= on and off <= slot * (k + 1) + 1e-9
-        assert off - on == pytest.approx(letters.GLYPH_SECONDS)
+    short = letters.utterance_spans(0.2, np.random.default_rng(5))
+    long = letters.utterance_spans(1.5, np.random.default_rng(5))
+    assert [start for start, _ in short] == [start for start, _ in long]
+    for k, (start, end) in enumerate(long):
+        assert slot * k <= start and start + letters.GLYPH_SECONDS <= slot * (k + 1) + 1e-9
+        assert end == pytest.approx(min(start + 1.5, letters.VIDEO_SECONDS))
+    starts = np.array([letters.utterance_spans(0.3, np.random.default_rng(seed))[2][0] for seed in range(200)])
+    assert starts.min() < 2 * slot + 0.02 and starts.max() > 3 * slot - letters.GLYPH_SECONDS - 0.02  # the whole range
 
 
 @pytest.mark.slow

@@ -7,13 +7,14 @@ drift, tilt, colours, background, noise, where in the video the letter is spoken
 video; render 0, and with `train_renders` N > 1 renders 2..N as well, are the pretraining (and probe
 training) videos. The recording is the same in every render of a pair: more renders add views of the
 glyph, not new speech. A video lasts `VIDEO_SECONDS`: noise and an empty background, and the
-trimmed recording plays `PLAYS` times, once in each of `PLAYS` equal slots of the video, up to
-`PLACEMENT_JITTER` s off the slot's centre (so any window of a second holds a letter, and the centre
-clip that `avssl extract` takes holds the middle one); each time the glyph is on screen for
-`GLYPH_SECONDS` centred on the utterance (kept inside its slot). The glyph's time on screen is the same
-for every recording: were it the recording's length, it would tell the video which recording plays
-(the lengths of the 286 recordings are nearly all distinct, and the renders of a recording share it),
-so a video probe or a cross-modal match could name the letter from timing alone, without the glyph.
+trimmed recording plays `PLAYS` times, once in each of `PLAYS` equal slots of the video, and each time
+the glyph comes on screen as the recording starts and stays for `GLYPH_SECONDS` (so any window of a
+second holds a letter, and the centre clip that `avssl extract` takes holds the middle one). Where in
+its slot an utterance starts is drawn independently of the recording, and the glyph's time on screen is
+the same for every recording: the lengths of the 286 recordings are nearly all distinct and the renders
+of a recording share it, so a glyph shown for the recording's length (format 3), or an onset that
+depended on it, would tell the video which recording plays, and a video probe or a cross-modal match
+could name the letter from timing alone, without the glyph.
 The package is fetched with `apt-get download` and unpacked into the cache (never installed); where
 apt is not available the benchmark says so and stops.
 """
@@ -41,13 +42,12 @@ VIDEO_SECONDS = 3.5
 FPS = 25
 WIDTH, HEIGHT = 128, 96
 SAMPLE_RATE = 16000
-PLACEMENT_JITTER = 0.1  # seconds an utterance may sit off the centre of its slot of the video
 PLAYS = 5  # utterances per video, one per slot of VIDEO_SECONDS / PLAYS
-GLYPH_SECONDS = 0.5  # the glyph's time on screen at each utterance, whatever the recording's length
+GLYPH_SECONDS = 0.5  # the glyph's time on screen from each utterance's start, whatever the recording's length
 MAX_TILT = 8.0  # degrees
 NOISE_DB = -32.0  # noise floor under the speech peak
 TRIM_LEVEL = 0.05  # share of the peak amplitude below which a recording's ends count as silence
-FORMAT_VERSION = 4  # bump when a render changes: the cache then renders again
+FORMAT_VERSION = 5  # bump when a render changes: the cache then renders again
 TEST_RENDER = 1  # the render index of the test videos; the training renders are 0 and 2..N
 
 
@@ -164,7 +164,7 @@ def render(recording: Recording, render_index: int, font_list: list[str]) -> tup
     speech = trimmed_speech(recording.path)
     duration = len(speech) / SAMPLE_RATE
     spans = utterance_spans(duration, rng)
-    shown = glyph_spans(spans)
+    shown = [(start, start + GLYPH_SECONDS) for start, _ in spans]
     audio = rng.normal(0, 0.5 * 10 ** (NOISE_DB / 20), int(round(VIDEO_SECONDS * SAMPLE_RATE))).astype(np.float32)
     for start, _ in spans:
         first = int(round(start * SAMPLE_RATE))
@@ -191,27 +191,13 @@ def render(recording: Recording, render_index: int, font_list: list[str]) -> tup
 
 
 def utterance_spans(duration: float, rng: np.random.Generator) -> list[tuple[float, float]]:
-    """(start, end) in seconds of the PLAYS utterances of `duration` s: one centred in each slot of
-    the video, up to PLACEMENT_JITTER s off (kept inside its slot when it fits there)."""
+    """(start, end) in seconds of the PLAYS utterances of `duration` s: one in each slot of the video,
+    starting uniformly between the slot's start and GLYPH_SECONDS before its end (so that the glyph
+    stays in its slot), whatever `duration` is. A recording longer than what is left of its slot runs
+    on into the next (or is cut at the end of the video)."""
     slot = VIDEO_SECONDS / PLAYS
-    spans = []
-    for k in range(PLAYS):
-        centre = slot * (k + 0.5) + rng.uniform(-PLACEMENT_JITTER, PLACEMENT_JITTER)
-        start = float(np.clip(centre - duration / 2, slot * k, max(slot * k, slot * (k + 1) - duration)))
-        spans.append((start, min(start + duration, VIDEO_SECONDS)))
-    return spans
-
-
-def glyph_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """(start, end) in seconds of the glyph at each utterance: GLYPH_SECONDS centred on the utterance's
-    centre, moved into the utterance's slot where it would leave it (a recording longer than a slot)."""
-    slot = VIDEO_SECONDS / PLAYS
-    half = min(GLYPH_SECONDS, slot) / 2
-    out = []
-    for k, (start, end) in enumerate(spans):
-        centre = float(np.clip((start + end) / 2, slot * k + half, slot * (k + 1) - half))
-        out.append((centre - half, centre + half))
-    return out
+    starts = [slot * k + rng.uniform(0.0, slot - GLYPH_SECONDS) for k in range(PLAYS)]
+    return [(float(start), min(float(start) + duration, VIDEO_SECONDS)) for start in starts]
 
 
 def place(rng: np.random.Generator, extent: int, room: int, margin: float) -> float:
