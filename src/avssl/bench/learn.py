@@ -1,7 +1,7 @@
 """Does each method learn? Pretrained against random initialisation, on videos of real spoken letters.
 
 The spoken-letters world (avssl.bench.letters: Debian's klettres-data recordings of A-Z in about a
-dozen voices, each shown as a glyph for the same half second around each time it plays) is rendered
+dozen voices, each shown as a glyph for the same half second from each time it starts) is rendered
 several times per (letter, voice): the methods pretrain on --train-renders renders of each pair
 (default 1), unlabeled, and are judged on another render. For each method's CPU-scale config
 (`METHOD-tiny`, `--steps` steps) and the same architecture freshly initialised:
