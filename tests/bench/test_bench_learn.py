@@ -141,6 +141,9 @@ def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
     assert video[0].shape == video[1].shape and not np.allclose(video[0], video[1])
     table = (work / "learn.md").read_text()
     assert "| av-nce |" in table and "means over seeds 0, 3" in table
+    # the figures say which renders they were measured on (format 3's glyph timing named the recording)
+    assert result["letters_format"] == letters.FORMAT_VERSION
+    assert f"renders of format {letters.FORMAT_VERSION}" in table
     # the supervised reference: trained with the labels on the train renders, tested on the 52 test renders
     supervised = result["supervised_video"]
     assert supervised["steps"] == 2 and supervised["n_test"] == 52 and 0 <= supervised["test_top1"] <= 1

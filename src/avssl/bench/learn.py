@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from avssl.bench.letters import LettersUnavailable, build_letters, train_render_indices
+    from avssl.bench.letters import FORMAT_VERSION, LettersUnavailable, build_letters, train_render_indices
 
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 train_renders=args.train_renders)
     except LettersUnavailable as err:
         raise UsageError(f"bench learn needs Debian's klettres-data recordings: {err}") from None
-    results = {"steps": args.steps, "train_renders": args.train_renders, "seeds": seeds, "methods": {}}
+    results = {"steps": args.steps, "train_renders": args.train_renders, "seeds": seeds,
+               "letters_format": FORMAT_VERSION, "methods": {}}
     for method in methods:
         runs = {}
         for seed in seeds:
@@ -223,8 +224,8 @@ def write_table(results: dict[str, Any], path: str) -> str:
     """The Markdown table of a bench learn result (pretrained / random per metric, targets met)."""
     seeds = results.get("seeds", [0])
     over = f"means over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
-    lines = [f"Spoken letters, {results['steps']} steps per method, {results.get('train_renders', 1)} training "
-             f"render(s) per (letter, voice), {over}; pretrained / random, test renders; targets judged on "
+    lines = [f"Spoken letters (renders of format {results.get('letters_format', '?')}), {results['steps']} steps "
+             f"per method, {results.get('train_renders', 1)} training render(s) per (letter, voice), {over}; pretrained / random, test renders; targets judged on "
              "the means, each seed's own count in brackets.", "",
              "| method | median rank | recall@1 | recall@5 | video probe top-1 | audio probe top-1 | targets met |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
