@@ -26,7 +26,8 @@ def fake_klettres(root, voices=("aa", "bb")) -> str:
         entries = []
         for k, letter in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
             t = np.arange(int(0.6 * RATE)) / RATE
-            tone = np.where((t > 0.15) & (t < 0.35 + 0.01 * k), 0.4 * np.sin(2 * np.pi * (200 + 40 * k + 15 * v) * t), 0.0)
+            pitch = 200 + 40 * k + 15 * v
+            tone = np.where((t > 0.15) & (t < 0.35 + 0.01 * k), 0.4 * np.sin(2 * np.pi * pitch * t), 0.0)
             write_media(base / voice / "alpha" / f"{letter.lower()}.wav", None, audio=tone.astype(np.float32),
                         sample_rate=RATE)
             entries.append(f'    <sound name="{letter}" file="{voice}/alpha/{letter.lower()}.wav" />')

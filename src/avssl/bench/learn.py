@@ -225,8 +225,9 @@ def write_table(results: dict[str, Any], path: str) -> str:
     seeds = results.get("seeds", [0])
     over = f"means over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
     lines = [f"Spoken letters (renders of format {results.get('letters_format', '?')}), {results['steps']} steps "
-             f"per method, {results.get('train_renders', 1)} training render(s) per (letter, voice), {over}; pretrained / random, test renders; targets judged on "
-             "the means, each seed's own count in brackets.", "",
+             f"per method, {results.get('train_renders', 1)} training render(s) per (letter, voice), {over}; "
+             "pretrained / random, test renders; targets judged on the means, each seed's own count in brackets.",
+             "",
              "| method | median rank | recall@1 | recall@5 | video probe top-1 | audio probe top-1 | targets met |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for method, r in results["methods"].items():
