@@ -80,15 +80,10 @@ SKIP = {
         "renders 2,288 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py renders 3 per pair)",
     "avssl bench learn --methods avts --steps 2000 --train-renders 8 --seeds 0,1 --work /tmp/learn --out l8s.json":
         "pretrains twice for minutes (tests/bench/test_bench_learn.py runs two seeds small)",
-    "avssl bench learn --methods avts --steps 2000 --train-renders 8 --seeds 0 --supervised-steps 0 --work /tmp/learn "
-    "--out l5-avts.json": "renders 2,574 letter videos and pretrains for most of an hour (tests/bench/test_bench_learn.py "
-    "runs it small)",
-    "avssl bench learn --methods av-nce --steps 2000 --train-renders 8 --seeds 0 --supervised-steps 0 --work /tmp/learn "
-    "--out l5-avnce.json": "renders 2,574 letter videos and pretrains for most of an hour (tests/bench/test_bench_learn.py "
-    "runs it small)",
-    "avssl bench learn --methods avcl --steps 2000 --train-renders 8 --seeds 0 --supervised-steps 0 --work /tmp/learn "
-    "--out l5-avcl.json": "renders 2,574 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py "
-    "runs it small)",
+    **{f"avssl bench learn --methods {method} --steps 2000 --train-renders 8 --seeds 0 --supervised-steps 0 "
+       f"--work /tmp/learn --out l5-{name}.json":
+       "renders 2,574 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)"
+       for method, name in (("avts", "avts"), ("av-nce", "avnce"), ("avcl", "avcl"))},
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft32 model=video max_steps=2000 "
     "batch_size=16 lr=0.002 dropout=0": "needs the letters world that `avssl bench learn` renders (apt, minutes)",
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft64 model=video max_steps=1000 "

@@ -13,8 +13,8 @@ several times per (letter, voice): the methods pretrain on --train-renders rende
 With --seeds S1,S2,... each method pretrains once per seed and each seed has its own random init (the
 same config and seed, untrained); the table shows the means over seeds and the targets are judged on
 them (one untrained network is a noisy yardstick: its median rank moved from 16.0 to 21.5 between two
-seeds on the renders of format 3, docs/benchmarks.md). av-nce, the field's plain baseline, runs beside the paper methods.
-Beside them, a supervised reference for the video side: the tiny video encoder (av-nce-tiny's)
+seeds on the renders of format 3, docs/benchmarks.md). av-nce, the field's plain baseline, runs beside
+the paper methods. Beside them, a supervised reference for the video side: the tiny video encoder (av-nce-tiny's)
 trained from scratch with the letter labels on the train renders for --supervised-steps steps and
 tested on the test renders (avssl finetune's default recipe, model=video): what the labels teach the
 same encoder at this data scale.
