@@ -4,8 +4,8 @@ Positives: a video clip and the audio at the same instant. Negatives: easy (the 
 sample of the batch, from another source: one per video as in the paper, or all of them) and hard
 (the same file's audio, shifted from this very video clip by at least `min_offset` seconds of gap),
 mixed by a curriculum that starts with easy negatives only. Loss: the contrastive margin loss on the
-distance of the L2-normalised video and audio embeddings (the audio one from time bins of the audio
-map with `audio_time_bins`: sync is about when). The data recipe is avssl.data.recipes.avts.
+distance of the L2-normalised video and audio embeddings (each from time bins of its encoder's map with
+`audio_time_bins` / `video_time_bins`: sync is about when). The data recipe is avssl.data.recipes.avts.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from avssl.config.typed import require
+from avssl.errors import UsageError
 from avssl.data.recipes.avts import AVTSRecipe, hard_min_offset
 from avssl.data.streams import StepStream
 from avssl.losses.margin import AVTS_MARGIN, contrastive_margin_loss
@@ -54,6 +55,10 @@ class AVTSParams:
     Whether audio is in sync is a question of when its events happen, and a mean over time keeps what
     sounds but not when; the video encoder's strided temporal convolutions already end in 1-2 time
     steps with weights that differ by position. 1: the pooled features (every other method).
+    video_time_bins: the same for the video embedding: the video encoder's map averaged over space and
+    cut into this many time bins. It needs an encoder whose map keeps time (mc3_18 keeps every frame;
+    R(2+1)D and R3D halve it at each stage, so 8 frames end in one step): a map with fewer time steps
+    than bins is an error, not a silent repeat.
     """
 
     margin: float = AVTS_MARGIN
@@ -62,6 +67,7 @@ class AVTSParams:
     max_offset: Optional[float] = None
     hard_overlap: bool = False
     audio_time_bins: int = 1
+    video_time_bins: int = 1
     curriculum: CurriculumParams = field(default_factory=CurriculumParams)
 
     def validate(self, where: str) -> None:
@@ -69,6 +75,7 @@ class AVTSParams:
         require(self.easy_negatives in ("one", "all"), f"{where}.easy_negatives", "must be 'one' or 'all'")
         require(self.min_offset >= 0, f"{where}.min_offset", "must be >= 0")
         require(self.audio_time_bins >= 1, f"{where}.audio_time_bins", "must be >= 1")
+        require(self.video_time_bins >= 1, f"{where}.video_time_bins", "must be >= 1")
         require(self.max_offset is None or self.max_offset >= self.min_offset, f"{where}.max_offset",
                 "must be >= min_offset")
 
@@ -86,7 +93,7 @@ class AVTS(PretrainMethod):
         require(p.max_offset is None or p.max_offset >= least, "method.max_offset",
                 f"({p.max_offset}) must be >= {least:g} s: the distance between the starts of two audio "
                 f"windows {p.min_offset:g} s apart" + ("" if p.hard_overlap else " with no sample in common"))
-        self.video_head = self.projection(self.video_encoder.out_dim)
+        self.video_head = self.projection(self.video_encoder.out_dim * p.video_time_bins)
         self.audio_head = self.projection(self.audio_encoder.out_dim * p.audio_time_bins)
         c = p.curriculum
         self.curriculum = HardNegativeCurriculum(c.easy_steps, c.final_hard_share, c.ramp_steps)
@@ -103,6 +110,34 @@ class AVTS(PretrainMethod):
             return super().embed_audio(log_mel)
         timeline = self.audio_encoder(log_mel, return_map=True).mean(dim=2)  # [B, C, T']
         return F.normalize(self.audio_head(F.adaptive_avg_pool1d(timeline, bins).flatten(1)), dim=1)
+
+    def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
+        """Prepared clips [B, 3, T, H, W] -> the joint space [B, E]: with `video_time_bins` > 1 the
+        projection head sees the encoder's map averaged over space, in that many time bins."""
+        if self.params.video_time_bins == 1:
+            return super().embed_video(clips)
+        timeline = self.video_encoder(clips, return_map=True).mean(dim=(3, 4))  # [B, C, T']
+        return F.normalize(self.video_head(self.video_timeline(timeline)), dim=1)
+
+    def video_timeline(self, timeline: torch.Tensor) -> torch.Tensor:
+        """The video map [..., C, T'] -> [..., C * video_time_bins]: T' cut into equal time bins."""
+        bins, steps = self.params.video_time_bins, timeline.shape[-1]
+        if steps < bins:
+            raise UsageError(f"method.video_time_bins is {bins} but the video encoder "
+                             f"{self.config.model.video['name']!r} ends in {steps} time step(s) for these clips: "
+                             "use an encoder that keeps time (mc3_18) or fewer bins")
+        lead = timeline.shape[:-2]
+        binned = F.adaptive_avg_pool1d(timeline.reshape(-1, *timeline.shape[-2:]), bins)
+        return binned.reshape(*lead, -1)
+
+    def embed_video_positions(self, clips: torch.Tensor) -> torch.Tensor:
+        """The joint space at each position of the video map [B, H', W', E]; with `video_time_bins` > 1
+        each position's time bins go through the head, as embed_video's spatial mean does."""
+        if self.params.video_time_bins == 1:
+            return super().embed_video_positions(clips)
+        fmap = self.video_encoder(clips, return_map=True)  # [B, C, T', H', W']
+        rows = self.video_timeline(fmap.permute(0, 3, 4, 1, 2))  # [B, H', W', C * bins]
+        return F.normalize(self.video_head(rows.flatten(0, 2)), dim=1).reshape(*rows.shape[:3], -1)
 
     def negative_audio_index(self, groups: torch.Tensor, has_hard: torch.Tensor, hard_share: float) -> tuple[torch.Tensor, torch.Tensor]:
         """For each sample, whether its hard negative is used, and the batch row whose audio is its easy
