@@ -30,7 +30,7 @@ def test_every_protocol_ships_at_paper_and_cpu_scale():
 @pytest.mark.parametrize("recipe", sorted(set(PROTOCOLS) | {f"{p}-tiny" for p in PROTOCOLS} | {"default"}))
 def test_every_bundled_recipe_validates(recipe):
     config, section = run_config("avts-tiny", recipe)
-    assert config.probe.manifest is None and config.model.video["name"] == "r2plus1d_18-tiny"
+    assert config.probe.manifest is None and config.model.video["name"] == "mc3_18-tiny"
     if recipe.startswith(("ucf101", "hmdb51")):
         assert section.splits == 3 and section.model == "video"
         assert section.mode == ("linear" if "linear" in recipe else "full")

@@ -9,6 +9,7 @@ import torch
 from avssl.config.typed import ConfigError
 from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_samples
 from avssl.data.probing import build_manifest, probe_paths
+from avssl.errors import UsageError
 from avssl.media.writer import write_media
 from avssl.methods.configs import load_config
 from avssl.methods.curriculum import HardNegativeCurriculum
@@ -21,7 +22,8 @@ def tiny_config(*overrides: str):
 
 def test_paper_and_tiny_configs_load():
     full = load_config("configs/avts.yaml")
-    assert full.model.video["name"] == "r2plus1d_18" and full.data.clip.frames == 16
+    assert full.model.video["name"] == "mc3_18" and full.data.clip.frames == 16
+    assert full.method.params.video_time_bins == 4 and full.method.params.audio_time_bins == 4
     assert full.method.params.margin == pytest.approx(0.99)
     tiny = tiny_config()
     assert tiny.method.params.curriculum.final_hard_share == pytest.approx(0.25)
@@ -133,6 +135,50 @@ def test_audio_time_bins_keep_when_an_event_sounds():
 def test_audio_time_bins_below_one_are_refused():
     with pytest.raises(ConfigError, match="method.audio_time_bins"):
         tiny_config("method.audio_time_bins=0")
+
+
+class _VideoMapOnly(torch.nn.Module):
+    """A video encoder that returns its input as the map: [B, C, T, H, W] -> map, or its mean."""
+
+    out_dim = 4
+
+    def forward(self, x: torch.Tensor, return_map: bool = False) -> torch.Tensor:
+        return x if return_map else x.mean(dim=(2, 3, 4))
+
+
+def test_video_time_bins_keep_when_the_picture_changes():
+    """A change early or late in the clip: one embedding when the map is averaged over time, two with
+    time bins; the head's input is the bins' means over space, side by side, and the map of positions
+    of a one-position map is the clip's embedding."""
+    early, late = torch.zeros(1, 4, 6, 1, 1), torch.zeros(1, 4, 6, 1, 1)
+    early[0, 2, 0] = 3.0
+    late[0, 2, 5] = 3.0
+    clips = torch.cat([early, late])
+    for bins, same in ((1, True), (3, False)):
+        method = method_class("avts")(tiny_config(f"method.video_time_bins={bins}")).eval()
+        method.video_encoder = _VideoMapOnly()
+        method.video_head = torch.nn.Linear(4 * bins, 8)
+        embedded = method.embed_video(clips)
+        assert torch.allclose(embedded[0], embedded[1]) == same
+        assert torch.allclose(method.embed_video_positions(clips)[:, 0, 0], embedded, atol=1e-6)
+    expected = torch.nn.functional.normalize(method.video_head(clips.flatten(2).reshape(2, 4, 3, 2).mean(dim=3).flatten(1)),
+                                             dim=1)
+    assert torch.allclose(embedded, expected, atol=1e-6)
+
+
+def test_video_time_bins_need_an_encoder_that_keeps_time():
+    """R(2+1)D-tiny ends 8 frames in one time step: 4 bins of it are refused by name (no silent
+    repeat of one step); mc3 keeps the 8 frames and embeds them, a spatial map of positions too."""
+    clips = torch.randn(2, 3, 8, 32, 32)
+    method = method_class("avts")(tiny_config("model.video.name=r2plus1d_18-tiny")).eval()
+    with pytest.raises(UsageError, match=r"method.video_time_bins is 4 .*r2plus1d_18-tiny.* 1 time step"):
+        method.embed_video(clips)
+    method = method_class("avts")(tiny_config()).eval()
+    assert method.params.video_time_bins == 4 and method.config.model.video["name"] == "mc3_18-tiny"
+    assert method.embed_video(clips).shape == (2, 64)
+    assert method.embed_video_positions(torch.randn(2, 3, 8, 64, 64)).shape == (2, 4, 4, 64)
+    with pytest.raises(ConfigError, match="method.video_time_bins"):
+        tiny_config("method.video_time_bins=0")
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,14 @@ from avssl.train.data import build_loader
 TRAIN_CLIPS = 34
 HELD_OUT_CLIPS = 16
 WINDOWS_PER_CLIP = 12  # 16 x 12 = 192 hard pairs, 384 easy pairs
-STEPS = 100
+STEPS = 300
 # Pass marks. Under chance (each pair a fair coin) the binomial upper tail P(X >= k) is 5.2e-5 for
 # 58 % of all 576 pairs (k = 335), 8.2e-3 for 56 % of the 384 easy pairs (k = 216) and 4.8e-2 for
 # 56 % of the 192 hard pairs (k = 108). Windows of one clip overlap, so the pairs are not fully
-# independent and the true tails are somewhat fatter. Measured at seed 0: untrained 0.51 / 0.51,
-# trained 0.67 easy / 0.65 hard (0.66 over all pairs); at seed 1 trained 0.59 / 0.67 (0.62).
+# independent and the true tails are somewhat fatter. Measured at seed 0 (avts-tiny: MC3 with video
+# time bins): untrained 0.50 / 0.49 easy / hard, trained 0.60 / 0.72 (0.64 over all pairs). With MC3
+# the model starts later than with R(2+1)D's pooled map (0.51 after 100 steps, where R(2+1)D had
+# reached 0.67 / 0.65) and learns more by 2000 (docs/methods.md), so the test trains 300 steps.
 PASS_ALL = 0.58
 PASS_EACH = 0.56
 

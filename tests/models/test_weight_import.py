@@ -388,7 +388,7 @@ def test_avid_r2plus1d_serves_as_a_runs_video_encoder():
     from avssl.methods.registry import method_class
 
     configs = Path(__file__).resolve().parents[2] / "src" / "avssl" / "configs"
-    config = load_config(configs / "avts-tiny.yaml", ["model.video.name=avid_r2plus1d_18-tiny"])
+    config = load_config(configs / "av-nce-tiny.yaml", ["model.video.name=avid_r2plus1d_18-tiny"])
     assert config.model.video["name"] == "avid_r2plus1d_18-tiny"
     method = method_class(config.method.name)(config).eval()
     assert method.video_encoder.config["name"] == "avid_r2plus1d_18"

@@ -101,7 +101,7 @@ def test_bundled_config_on_the_demo_world(tmp_path, tiny_world):
     assert code == 0
     assert sorted(losses(tmp_path / "run" / "metrics.csv")) == [0, 1, 2]
     assert safe_load(tmp_path / "run" / "checkpoints" / "last.ckpt")["avssl_config"]["model"]["video"] == {
-        "name": "r2plus1d_18-tiny"}
+        "name": "mc3_18-tiny"}
 
 
 def test_avcl_trains_on_files_without_audio_and_avts_leaves_them_out(tmp_path, videos):
