@@ -49,7 +49,7 @@ def test_the_export_holds_the_modules_config_and_card(trained, exported):
     video = load_file(str(exported / "video_encoder.safetensors"))
     assert sorted(video) == sorted(model.video_encoder.state_dict())  # torchvision-style keys, no prefix
     assert record["modules"]["video_encoder"]["tensors"] == len(video)
-    assert record["modules"]["video_encoder"]["architecture"]["name"] == "r2plus1d_18"
+    assert record["modules"]["video_encoder"]["architecture"]["name"] == "mc3_18"
     card = (exported / "README.md").read_text()
     assert "method: `avts`; steps trained: 2" in card and file_sha256(ckpt) in card
     assert "`eval/ucf_linear.json`: top1 0.6250, top5 0.9000" in card and "last logged train/loss" in card
