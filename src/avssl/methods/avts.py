@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from avssl.config.typed import require
-from avssl.errors import UsageError
 from avssl.data.recipes.avts import AVTSRecipe, hard_min_offset
 from avssl.data.streams import StepStream
+from avssl.errors import UsageError
 from avssl.losses.margin import AVTS_MARGIN, contrastive_margin_loss
 from avssl.methods.base import PretrainMethod
 from avssl.methods.curriculum import HardNegativeCurriculum
@@ -53,11 +53,10 @@ class AVTSParams:
     audio_time_bins: the audio embedding's input is the audio encoder's map averaged over frequency
     and cut into this many equal time bins (concatenated), instead of its mean over the whole window.
     Whether audio is in sync is a question of when its events happen, and a mean over time keeps what
-    sounds but not when; the video encoder's strided temporal convolutions already end in 1-2 time
-    steps with weights that differ by position. 1: the pooled features (every other method).
+    sounds but not when. 1: the pooled features (every other method).
     video_time_bins: the same for the video embedding: the video encoder's map averaged over space and
     cut into this many time bins. It needs an encoder whose map keeps time (mc3_18 keeps every frame;
-    R(2+1)D and R3D halve it at each stage, so 8 frames end in one step): a map with fewer time steps
+    R(2+1)D and R3D halve it in stages 2-4, so 8 frames end in one step): a map with fewer time steps
     than bins is an error, not a silent repeat.
     """
 
