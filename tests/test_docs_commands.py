@@ -84,9 +84,10 @@ SKIP = {
        f"--work /tmp/learn --out l5-{name}.json":
        "renders 2,574 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)"
        for method, name in (("avts", "avts"), ("av-nce", "avnce"), ("avcl", "avcl"))},
-    "avssl bench learn --methods avts --steps 2000 --train-renders 8 --seeds 0 --supervised-steps 0 --workers 1 "
-    "--work /tmp/learn2 --out l5-avts-mc3.json":
-        "renders 2,574 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)",
+    **{f"avssl bench learn --methods avts --steps 2000 --train-renders 8 --seeds {seeds} --supervised-steps 0 "
+       f"--workers 1 --work /tmp/learn2 --out l5-avts-mc3{suffix}.json":
+       "renders 2,574 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)"
+       for seeds, suffix in (("0", ""), ("0,1", "-s01"))},
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft32 model=video max_steps=2000 "
     "batch_size=16 lr=0.002 dropout=0": "needs the letters world that `avssl bench learn` renders (apt, minutes)",
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft64 model=video max_steps=1000 "
