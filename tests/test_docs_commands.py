@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ["README.md", "docs/api.md", "docs/benchmarks.md", "docs/evaluation.md", "docs/training.md"]
 NOT_COMMANDS = ("python", "py", "yaml", "json", "toml", "csv", "text")  # fenced blocks of other content
 GPU = "needs a CUDA device"
+LETTERS_V5 = "renders 2,574 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)"
 DDP = "several processes or GPUs; 2-process CPU DDP is tested in tests/train/test_ddp_cpu.py"
 
 # command line as quoted (tokens joined by one space) -> why the test does not run it
@@ -82,11 +83,11 @@ SKIP = {
         "pretrains twice for minutes (tests/bench/test_bench_learn.py runs two seeds small)",
     **{f"avssl bench learn --methods {method} --steps 2000 --train-renders 8 --seeds 0 --supervised-steps 0 "
        f"--work /tmp/learn --out l5-{name}.json":
-       "renders 2,574 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)"
+       LETTERS_V5
        for method, name in (("avts", "avts"), ("av-nce", "avnce"), ("avcl", "avcl"))},
     **{f"avssl bench learn --methods avts --steps 2000 --train-renders 8 --seeds {seeds} --supervised-steps 0 "
        f"--workers 1 --work /tmp/learn2 --out l5-avts-mc3{suffix}.json":
-       "renders 2,574 letter videos and pretrains for minutes (tests/bench/test_bench_learn.py runs it small)"
+       LETTERS_V5
        for seeds, suffix in (("0", ""), ("0,1", "-s01"))},
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft32 model=video max_steps=2000 "
     "batch_size=16 lr=0.002 dropout=0": "needs the letters world that `avssl bench learn` renders (apt, minutes)",

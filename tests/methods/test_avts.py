@@ -106,12 +106,13 @@ def test_bad_easy_negatives_value_is_refused():
 
 
 class _MapOnly(torch.nn.Module):
-    """An audio encoder that returns its input as the map: [B, C, F, T] -> map, or its mean."""
+    """An encoder that returns its input as the map (audio [B, C, F, T], video [B, C, T, H, W]), or
+    its mean over everything but the channels."""
 
     out_dim = 4
 
     def forward(self, x: torch.Tensor, return_map: bool = False) -> torch.Tensor:
-        return x if return_map else x.mean(dim=(2, 3))
+        return x if return_map else x.flatten(2).mean(dim=2)
 
 
 def test_audio_time_bins_keep_when_an_event_sounds():
@@ -137,15 +138,6 @@ def test_audio_time_bins_below_one_are_refused():
         tiny_config("method.audio_time_bins=0")
 
 
-class _VideoMapOnly(torch.nn.Module):
-    """A video encoder that returns its input as the map: [B, C, T, H, W] -> map, or its mean."""
-
-    out_dim = 4
-
-    def forward(self, x: torch.Tensor, return_map: bool = False) -> torch.Tensor:
-        return x if return_map else x.mean(dim=(2, 3, 4))
-
-
 def test_video_time_bins_keep_when_the_picture_changes():
     """A change early or late in the clip: one embedding when the map is averaged over time, two with
     time bins; the head's input is the bins' means over space, side by side, and the map of positions
@@ -156,7 +148,7 @@ def test_video_time_bins_keep_when_the_picture_changes():
     clips = torch.cat([early, late])
     for bins, same in ((1, True), (3, False)):
         method = method_class("avts")(tiny_config(f"method.video_time_bins={bins}")).eval()
-        method.video_encoder = _VideoMapOnly()
+        method.video_encoder = _MapOnly()
         method.video_head = torch.nn.Linear(4 * bins, 8)
         embedded = method.embed_video(clips)
         assert torch.allclose(embedded[0], embedded[1]) == same
