@@ -18,8 +18,10 @@ from avssl.media.writer import write_media
 from avssl.methods.configs import load_config
 from avssl.train.checkpoint_format import TRAINING_FORMAT_VERSION
 
-# the tiny world's clip shape, smaller: 4 frames at 8 fps (0.5 s), 16 px crops
-TINY_OVERRIDES = ("data.clip.frames=4", "data.video_augment.size=16", "data.logmel.n_mels=32")
+# the tiny world's clip shape, smaller: 4 frames at 8 fps (0.5 s), 16 px crops; avts-tiny's audio
+# embedding then has the tiny audio map's 3 time steps to bin, not 6
+TINY_OVERRIDES = ("data.clip.frames=4", "data.video_augment.size=16", "data.logmel.n_mels=32",
+                  "method.audio_time_bins=3")
 
 
 def write_av(path: Path, seconds: float, *, fps: float = 25.0, audio: bool = True, video: bool = True,

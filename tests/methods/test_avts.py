@@ -133,9 +133,17 @@ def test_audio_time_bins_keep_when_an_event_sounds():
     assert torch.allclose(embedded, expected, atol=1e-6)
 
 
-def test_audio_time_bins_below_one_are_refused():
+def test_audio_time_bins_below_one_or_above_the_maps_steps_are_refused():
+    """0 bins is a config error; more bins than the audio map has time steps (the tiny encoder gives 3
+    for 0.5 s) is refused by name at the first embedding, not pooled into repeats of one step."""
     with pytest.raises(ConfigError, match="method.audio_time_bins"):
         tiny_config("method.audio_time_bins=0")
+    half_second = torch.randn(2, 1, 64, 51)  # 0.5 s of log-mel at hop 160 (16 kHz)
+    method = method_class("avts")(tiny_config()).eval()
+    with pytest.raises(UsageError, match=r"method.audio_time_bins is 6 .*vgg_audio-tiny.* 3 time step"):
+        method.embed_audio(half_second)
+    method = method_class("avts")(tiny_config("method.audio_time_bins=3")).eval()
+    assert method.embed_audio(half_second).shape == (2, 64)
 
 
 def test_video_time_bins_keep_when_the_picture_changes():

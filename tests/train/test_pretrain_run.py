@@ -97,7 +97,8 @@ def test_bundled_config_on_the_demo_world(tmp_path, tiny_world):
     build_manifest(paths, probe_paths(paths, workers=0, progress=False)).save(manifest)
     code = main(["pretrain", "--config", "avts-tiny", "--data", str(manifest), "--out", str(tmp_path / "run"),
                  "trainer.max_steps=3", "data.batch_size=4", "data.num_workers=0", "data.video_augment.size=16",
-                 "data.clip.frames=4", "trainer.progress_bar=false", "trainer.log_every_n_steps=1"])
+                 "data.clip.frames=4", "method.audio_time_bins=3",  # 0.5 s: the tiny audio map's 3 steps
+                 "trainer.progress_bar=false", "trainer.log_every_n_steps=1"])
     assert code == 0
     assert sorted(losses(tmp_path / "run" / "metrics.csv")) == [0, 1, 2]
     assert safe_load(tmp_path / "run" / "checkpoints" / "last.ckpt")["avssl_config"]["model"]["video"] == {

@@ -56,8 +56,8 @@ class AVTSParams:
     sounds but not when. 1: the pooled features (every other method).
     video_time_bins: the same for the video embedding: the video encoder's map averaged over space and
     cut into this many time bins. It needs an encoder whose map keeps time (mc3_18 keeps every frame;
-    R(2+1)D and R3D halve it in stages 2-4, so 8 frames end in one step): a map with fewer time steps
-    than bins is an error, not a silent repeat.
+    R(2+1)D and R3D halve it in stages 2-4, so 8 frames end in one step). For either modality a map
+    with fewer time steps than bins is an error naming the key (time_bins), not a silent repeat.
     """
 
     margin: float = AVTS_MARGIN
@@ -77,6 +77,19 @@ class AVTSParams:
         require(self.video_time_bins >= 1, f"{where}.video_time_bins", "must be >= 1")
         require(self.max_offset is None or self.max_offset >= self.min_offset, f"{where}.max_offset",
                 "must be >= min_offset")
+
+
+def time_bins(timeline: torch.Tensor, bins: int, modality: str, encoder: str, remedy: str) -> torch.Tensor:
+    """An encoder's map [..., C, T'] -> [..., C * bins]: T' cut into `bins` equal time bins (means),
+    concatenated. UsageError naming `method.<modality>_time_bins` when T' < bins: pooling would then
+    repeat time steps and the head would see the same instant as two."""
+    steps = timeline.shape[-1]
+    if steps < bins:
+        raise UsageError(f"method.{modality}_time_bins is {bins} but the {modality} encoder {encoder!r} ends in "
+                         f"{steps} time step(s) for these clips: use {remedy} or fewer bins")
+    lead = timeline.shape[:-2]
+    binned = F.adaptive_avg_pool1d(timeline.reshape(-1, *timeline.shape[-2:]), bins)
+    return binned.reshape(*lead, -1)
 
 
 class AVTS(PretrainMethod):
@@ -108,7 +121,9 @@ class AVTS(PretrainMethod):
         if bins == 1:
             return super().embed_audio(log_mel)
         timeline = self.audio_encoder(log_mel, return_map=True).mean(dim=2)  # [B, C, T']
-        return F.normalize(self.audio_head(F.adaptive_avg_pool1d(timeline, bins).flatten(1)), dim=1)
+        binned = time_bins(timeline, bins, "audio", self.config.model.audio["name"],
+                           "a longer audio window (data.clip.audio_seconds)")
+        return F.normalize(self.audio_head(binned), dim=1)
 
     def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
         """Prepared clips [B, 3, T, H, W] -> the joint space [B, E]: with `video_time_bins` > 1 the
@@ -120,14 +135,8 @@ class AVTS(PretrainMethod):
 
     def video_timeline(self, timeline: torch.Tensor) -> torch.Tensor:
         """The video map [..., C, T'] -> [..., C * video_time_bins]: T' cut into equal time bins."""
-        bins, steps = self.params.video_time_bins, timeline.shape[-1]
-        if steps < bins:
-            raise UsageError(f"method.video_time_bins is {bins} but the video encoder "
-                             f"{self.config.model.video['name']!r} ends in {steps} time step(s) for these clips: "
-                             "use an encoder that keeps time (mc3_18) or fewer bins")
-        lead = timeline.shape[:-2]
-        binned = F.adaptive_avg_pool1d(timeline.reshape(-1, *timeline.shape[-2:]), bins)
-        return binned.reshape(*lead, -1)
+        return time_bins(timeline, self.params.video_time_bins, "video", self.config.model.video["name"],
+                         "an encoder that keeps time (mc3_18)")
 
     def embed_video_positions(self, clips: torch.Tensor) -> torch.Tensor:
         """The joint space at each position of the video map [B, H', W', E]; with `video_time_bins` > 1
