@@ -257,3 +257,21 @@ def test_bench_sync_localize_refuses_an_unknown_map_kind_before_any_work(tmp_pat
     with pytest.raises(UsageError, match="--maps: .*occlusion-contrast, got 'raw,heat'"):
         sync_localize.run(parser.parse_args(["--maps", "raw,heat", "--work", str(tmp_path / "w")]))
     assert not (tmp_path / "w").exists()
+
+
+def test_motion_maps_peak_on_the_moving_objects_and_are_zero_on_the_still_backdrop(tiny_world, world):
+    """The yardstick `bench sync-localize` sets beside the sound maps: no model, no audio. On the tiny
+    world's clips the box of the sounding object holds (nearly) the map's maximum, since what sounds
+    there always moves, while most of the frame (the backdrop) does not change at all."""
+    from avssl.bench.sync_localize import baselines, score_maps
+    from avssl.evaluate.av_model import load_av_model
+    from avssl.evaluate.localize import motion_maps
+
+    loaded = load_av_model("random:avts-tiny")
+    records = [r for r in world["files"] if r["kind"] == "clip"]
+    maps = motion_maps(loaded, str(tiny_world / records[0]["path"]))
+    assert maps.maps.shape == (4, 96, 128) and maps.mode == "motion" and maps.map_size == (37, 49)
+    assert maps.maps.min() == 0 and (maps.maps == 0).mean() > 0.5 and maps.maps.max() > 10
+    scored = score_maps(lambda path: motion_maps(loaded, path), str(tiny_world), world, records)
+    assert scored["events"] > 20 and scored["box_peak_rank"] > 0.95
+    assert scored["pointing_game"] > 2 * baselines(world, records, scored["frame_size"])["random_point"]

@@ -6,8 +6,10 @@ on the clips of another world (seed --test-seed), never trained on.
   seconds (positive: audio late; silence padded, the end trimmed); `avssl sync-check`'s estimate is a
   hit when it is within +-1 video frame of the shift. Chance over +-2 s at 25 fps is 3/101.
 - Localization: `avssl localize`'s maps of the held-out clips in the pointing game against the boxes
-  of the sounding objects (avssl.evaluate.localize_truth), beside a centre prior and the hit rate of a
-  uniformly random point (the mean box share of the frame); --maps names the map kinds judged.
+  of the sounding objects (avssl.evaluate.localize_truth), beside a centre prior, the hit rate of a
+  uniformly random point (the mean box share of the frame) and motion maps (each pixel's change over
+  the window, no model, no audio: in this world every sound comes from a moving object, so a sound
+  map that follows the sound and not just the motion has to beat them); --maps names the map kinds judged.
 The same numbers for `random:CONFIG` (the same architecture untrained). Prints one JSON object.
 
 examples:
@@ -21,7 +23,7 @@ import argparse
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                      for mode in maps}}
     frame_size = result["pretrained"]["localize"][maps[0]]["frame_size"]
     result["localize_baselines"] = baselines(test_world, records, frame_size)
+    result["localize_baselines"]["motion"] = judge_motion(checkpoint, test_root, test_world, records, args.scale)
     result["chance_sync_within_1_frame"] = 3 / (2 * 2.0 * 25 + 1)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
@@ -174,13 +177,29 @@ def judge_localize(model: str, root: str, world: dict, records: list[dict], scal
     """Pointing-game hit share of the model's maps over the audible events of the clips."""
     from avssl.evaluate.av_model import load_av_model
     from avssl.evaluate.localize import localize_file
-    from avssl.evaluate.localize_truth import box_peak_ranks, pointing_game, sounding_boxes
 
     loaded = load_av_model(model)
+    return score_maps(lambda path: localize_file(loaded, path, scale=scale, mode=mode), root, world, records)
+
+
+def judge_motion(model: str, root: str, world: dict, records: list[dict], scale: float) -> dict[str, Any]:
+    """The same score for motion maps (avssl.evaluate.localize.motion_maps) over the windows and frames
+    `model`'s config decodes: no model, no audio, only where the pictures change."""
+    from avssl.evaluate.av_model import load_av_model
+    from avssl.evaluate.localize import motion_maps
+
+    loaded = load_av_model(model)
+    return score_maps(lambda path: motion_maps(loaded, path, scale), root, world, records)
+
+
+def score_maps(maps_of: Callable[[str], Any], root: str, world: dict, records: list[dict]) -> dict[str, Any]:
+    """Pointing game and box peak rank of the SoundMaps `maps_of(path)` over the records' audible events."""
+    from avssl.evaluate.localize_truth import box_peak_ranks, pointing_game, sounding_boxes
+
     hits: list[bool] = []
     ranks: list[float] = []
     for record in records:
-        maps = localize_file(loaded, os.path.join(root, record["path"]), scale=scale, mode=mode)
+        maps = maps_of(os.path.join(root, record["path"]))
         boxes = sounding_boxes(world, record)
         hits += pointing_game(maps.maps, maps.times, maps.window_seconds, boxes)
         ranks += box_peak_ranks(maps.maps, maps.times, maps.window_seconds, boxes)

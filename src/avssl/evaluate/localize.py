@@ -122,6 +122,26 @@ def localize_file(loaded: PretrainedModel, path: str, stride: float | None = Non
                      map_size, input_size, mode)
 
 
+@torch.no_grad()
+def motion_maps(loaded: PretrainedModel, path: str, scale: float = 1.0) -> SoundMaps:
+    """A yardstick with neither model nor audio: per window of localize_file (the same windows, frames
+    and decode size), each pixel's standard deviation over the window's frames, averaged over colour,
+    at frame size. It peaks where something moves; where every sound comes from a moving object, a
+    sound map has to beat it to show that it follows the sound rather than the motion."""
+    clip = loaded.config.data.clip
+    window = max(clip.video_seconds, clip.audio_window)
+    with open_av_file(path) as reader:
+        info = reader.info
+        starts = window_starts(info.duration, window, window)
+        if len(starts) == 0:
+            raise UsageError(f"{path}: {info.duration:.2f} s is shorter than the model's {window:g} s window")
+        clips = [full_frame_clip(reader, s, clip.frames, clip.fps, decode_size(loaded, scale)) for s in starts]
+    motion = torch.stack([c.float().std(dim=1).mean(dim=0) for c in clips])  # [N, h, w]
+    maps = upsample(motion, (info.height, info.width))
+    return SoundMaps(path, maps.numpy().astype(np.float32), starts.astype(np.float64), window,
+                     tuple(motion.shape[1:]), tuple(motion.shape[1:]), "motion")
+
+
 def audio_maps(video_map: torch.Tensor, audio: torch.Tensor, mode: str) -> torch.Tensor:
     """Per window k: [N, H', W'] from the window's time-averaged joint-space map video_map [N, H', W', E]
     and the audio embeddings [N, E]. "raw": cos(v_kp, a_k). "contrast": cos(v_kp, a_k) minus the mean
