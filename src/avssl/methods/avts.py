@@ -57,7 +57,7 @@ class AVTSParams:
     video_time_bins: the same for the video embedding: the video encoder's map averaged over space and
     cut into this many time bins. It needs an encoder whose map keeps time (mc3_18 keeps every frame;
     R(2+1)D and R3D halve it in stages 2-4, so 8 frames end in one step). For either modality a map
-    with fewer time steps than bins is an error naming the key (time_bins), not a silent repeat.
+    with fewer time steps than bins is an error naming the key (see time_bins), not a silent repeat.
     """
 
     margin: float = AVTS_MARGIN
