@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from avssl.errors import UsageError
 from avssl.evaluate.features import Features
 from avssl.evaluate.knn import evaluate_knn
 from avssl.evaluate.protocols import Run
@@ -40,7 +41,7 @@ def _brute_ranks(q, g, qk, gk):
         if not relevant:
             ranks.append(math.inf)
             continue
-        ranks.append(1 + sum(s > max(relevant) for s in sims))
+        ranks.append(1 + sum(s >= max(relevant) for s, key in zip(sims, gk) if key != qk[i]))
     return np.array(ranks, dtype=float)
 
 
@@ -77,3 +78,39 @@ def test_cross_modal_ranks_and_median_against_brute_force():
     by_group = evaluate_cross_modal(f, ks=(1,), match="group")
     groups = f.groups()
     assert by_group["a2v_median_rank"] == np.median(_brute_ranks(audio, video, groups, groups))
+
+
+def test_leaving_out_the_query_own_clip_finds_the_class_in_other_clips_only():
+    """Each clip's audio equals its own video (instance match, rank 1 by path) while the videos of a
+    class are otherwise unrelated: "label" retrieval scores 1.0 through the own clip, and with it left
+    out the ranks are those of a gallery without it (brute force over the other clips)."""
+    rng = np.random.default_rng(7)
+    n = 24
+    video = rng.normal(size=(n, 8))
+    audio = video.copy()
+    paths = np.array([f"/v/{i}.mp4" for i in range(n)])
+    labels = np.array([f"c{i % 4}" for i in range(n)])
+    f = Features(path=paths, label=labels, split=np.array(["test"] * n), group=paths.copy(), video=video, audio=audio)
+    assert evaluate_cross_modal(f, ks=(1,), match="label")["recall@1"] == 1.0
+    out = evaluate_cross_modal(f, ks=(1, 5), match="label", leave_out_own=True)
+    others = [np.delete(np.arange(n), i) for i in range(n)]
+    a2v = np.array([_brute_ranks(audio[i:i + 1], video[o], labels[i:i + 1], labels[o])[0] for i, o in enumerate(others)])
+    assert out["a2v_median_rank"] == np.median(a2v) and out["a2v_recall@5"] == pytest.approx(np.mean(a2v <= 5))
+    assert out["recall@1"] < 0.6
+    with pytest.raises(UsageError, match="own clip left out has no hit"):
+        evaluate_cross_modal(f, match="path", leave_out_own=True)
+
+
+def test_ties_go_against_the_query_so_a_collapsed_gallery_scores_no_hits():
+    """Every video embedding the same vector (an encoder that collapsed): each audio query ties with
+    all 20 videos, so its rank is 1 + the 15 of other classes, not 1."""
+    rng = np.random.default_rng(8)
+    n = 20
+    video = np.tile(rng.normal(size=(1, 8)), (n, 1))
+    audio = rng.normal(size=(n, 8))
+    labels = np.array([f"c{i % 4}" for i in range(n)])
+    ranks = relevance_ranks(audio, video, labels, labels)
+    np.testing.assert_array_equal(ranks, np.full(n, 16.0))
+    f = Features(path=np.array([f"/v/{i}.mp4" for i in range(n)]), label=labels, split=np.array(["test"] * n),
+                 group=labels.copy(), video=video, audio=audio)
+    assert evaluate_cross_modal(f, ks=(1, 5), match="label")["a2v_recall@5"] == 0.0
