@@ -132,6 +132,9 @@ def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
         # the scores are the means of the two seeds' own
         seeds = run["by_seed"]
         assert run[side]["recall@5"] == pytest.approx((seeds["0"][side]["recall@5"] + seeds["3"][side]["recall@5"]) / 2)
+        # beside them: letters among the other renders only, and the own render found first
+        assert 0 <= run[side]["other_renders_recall@5"] <= 1 and 1 <= run[side]["other_renders_median_rank"] <= 51
+        assert 0 <= run[side]["own_render_recall@1"] <= 1
     assert set(run["targets"]) == {"median_rank", "recall@5", "video_probe_points"}
     # one run per seed, each with its own seed; each seed's random init is that seed's untrained network
     runs = work / "runs" / f"letters-v{letters.FORMAT_VERSION}"  # runs of earlier renders are not reused
@@ -141,7 +144,7 @@ def test_bench_learn_runs_end_to_end_and_reports_the_targets(tmp_path, capsys):
              for folder in ("av-nce-2", "av-nce-2-seed3")]
     assert video[0].shape == video[1].shape and not np.allclose(video[0], video[1])
     table = (work / "learn.md").read_text()
-    assert "| av-nce |" in table and "means over seeds 0, 3" in table
+    assert "| av-nce |" in table and "means over seeds 0, 3" in table and "own render left out" in table
     # the figures say which renders they were measured on (format 3's glyph timing named the recording)
     assert result["letters_format"] == letters.FORMAT_VERSION
     assert f"renders of format {letters.FORMAT_VERSION}" in table
