@@ -89,6 +89,10 @@ SKIP = {
        f"--workers 1 --work /tmp/learn2 --out l5-avts-mc3{suffix}.json":
        LETTERS_V5
        for seeds, suffix in (("0", ""), ("0,1", "-s01"))},
+    **{f"avssl bench learn --methods {method} --steps 2000 --train-renders 8 --seeds 0 --supervised-steps 0 "
+       f"--workers 1 --work /tmp/learn2 --out l5-{name}.json":
+       LETTERS_V5
+       for method, name in (("temporal-av", "ta"), ("movie-nce", "mn"))},
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft32 model=video max_steps=2000 "
     "batch_size=16 lr=0.002 dropout=0": "needs the letters world that `avssl bench learn` renders (apt, minutes)",
     "avssl finetune --checkpoint random:av-nce-tiny --data letters.csv --out ft64 model=video max_steps=1000 "
