@@ -3,6 +3,7 @@ classifier itself: tests/models/test_knn.py)."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -101,7 +102,7 @@ def test_leaving_out_the_query_own_clip_finds_the_class_in_other_clips_only():
         evaluate_cross_modal(f, match="path", leave_out_own=True)
 
 
-def test_ties_go_against_the_query_so_a_collapsed_gallery_scores_no_hits():
+def test_ties_go_against_the_query_so_a_collapsed_gallery_scores_no_hits(caplog):
     """Every video embedding the same vector (an encoder that collapsed): each audio query ties with
     all 20 videos, so its rank is 1 + the 15 of other classes, not 1."""
     rng = np.random.default_rng(8)
@@ -113,4 +114,7 @@ def test_ties_go_against_the_query_so_a_collapsed_gallery_scores_no_hits():
     np.testing.assert_array_equal(ranks, np.full(n, 16.0))
     f = Features(path=np.array([f"/v/{i}.mp4" for i in range(n)]), label=labels, split=np.array(["test"] * n),
                  group=labels.copy(), video=video, audio=audio)
-    assert evaluate_cross_modal(f, ks=(1, 5), match="label")["a2v_recall@5"] == 0.0
+    with caplog.at_level(logging.WARNING, logger="avssl.evaluate.retrieval"):
+        out = evaluate_cross_modal(f, ks=(1, 5), match="label")
+    assert out["a2v_recall@5"] == 0.0 and (out["n_repeated_audio_rows"], out["n_repeated_video_rows"]) == (0, n - 1)
+    assert "19 of 20 video embeddings repeat another row exactly" in caplog.text

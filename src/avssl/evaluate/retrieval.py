@@ -50,6 +50,19 @@ def relevance_ranks(query_x: np.ndarray, gallery_x: np.ndarray, query_keys: np.n
     return ranks
 
 
+def warn_on_repeated_rows(x: np.ndarray, modality: str, source: str | None) -> int:
+    """The number of rows of x [N, D] that repeat an earlier row exactly; a warning when they are 10 %
+    or more of the rows. Float embeddings of distinct clips do not repeat: many repeats mean an encoder
+    or projection head that collapsed (or copies of files), and such rows tie with each other, which
+    the ranks count against the query."""
+    repeats = int(len(x) - len(np.unique(x, axis=0))) if len(x) else 0
+    if repeats and repeats >= 0.1 * len(x):
+        log.warning("%s: %d of %d %s embeddings repeat another row exactly: the model collapsed onto a few "
+                    "vectors (or the files are copies); retrieval counts their ties against the query",
+                    source or "features", repeats, len(x), modality)
+    return repeats
+
+
 def check_ks(ks) -> None:
     """UsageError unless every cut-off is a whole number >= 1 (recall@0 is 0 by definition)."""
     bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1]
@@ -103,7 +116,8 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
 
     A hit is the gallery item with the same `match` key ("path": the same clip; "group": any clip of
     the same source; "label": any clip of the same class). Keys: `a2v_recall@k`, `v2a_recall@k`, `a2v_median_rank`, `v2a_median_rank`,
-    and `recall@k`, `median_rank` = the means of the two directions. With `leave_out_own` each query's
+    and `recall@k`, `median_rank` = the means of the two directions; `n_repeated_audio_rows` /
+    `n_repeated_video_rows` count exact repeats (warn_on_repeated_rows). With `leave_out_own` each query's
     own clip (same path) is out of its gallery, so a "label" hit has to be another clip of the class,
     not the query's own audio or video found again.
     """
@@ -119,7 +133,9 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
     audio, video = features.matrix("audio"), features.matrix("video")
     keys = {"path": features.path, "group": features.groups(), "label": features.label}[match]
     check_two_keys(keys, f"--match {match} key", features.source or "features")
-    result: dict = {"n_queries": int(len(features))}
+    result: dict = {"n_queries": int(len(features)),
+                    "n_repeated_audio_rows": warn_on_repeated_rows(audio, "audio", features.source),
+                    "n_repeated_video_rows": warn_on_repeated_rows(video, "video", features.source)}
     for name, query, gallery in (("a2v", audio, video), ("v2a", video, audio)):
         ids = features.path if leave_out_own else None
         ranks = relevance_ranks(query, gallery, keys, keys, ids, ids)
