@@ -51,3 +51,5 @@ def test_method_writes_config_checkpoint_and_metrics(tmp_path, demo_manifest, me
     terms = [f"train/{t}" for t in method_class(method).loss_terms if t != "video_video_nce"]
     assert all(math.isfinite(float(r[t])) for r in rows for t in terms)
     assert terms or method == "avts"  # its margin loss is a single term
+    # the collapse watch (avssl.methods.collapse): fresh heads give distinct embeddings
+    assert all(0 <= float(r[f"train/repeated_{side}"]) < 0.5 for r in rows for side in ("video", "audio"))

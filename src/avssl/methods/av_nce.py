@@ -79,6 +79,7 @@ class AVNCE(PretrainMethod):
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         self.log("train/audio_video_nce", loss, batch_size=b)
         self.log("train/av_top1", cross_modal_top1(video.detach(), audio.detach()), batch_size=b)
+        self.watch_collapse({"video": video, "audio": audio}, b)
         return loss
 
     def embed_video(self, clips: torch.Tensor) -> torch.Tensor:

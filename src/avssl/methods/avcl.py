@@ -217,8 +217,11 @@ class AVCL(PretrainMethod):
                                      p.fused_temperature, exclude_mask=exclude)
         w = p.weights
         loss = w.cross_modal * cross_modal + w.fused * fused + w.alignment * alignment
+        with torch.no_grad():  # the first view's joint-space embeddings, for the collapse watch
+            embeddings = {"video": self.video_head(views[0]["video"][present]),
+                          "audio": self.audio_head(views[0]["audio"][present])}
         return {"loss": loss, "cross_modal_nce": cross_modal, "fused_nce": fused, "cgra": alignment,
-                "xmodal_top1": accuracy, "audio_missing": (~present).float().sum()}
+                "xmodal_top1": accuracy, "audio_missing": (~present).float().sum(), "embeddings": embeddings}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         if batch["video"].dim() != 6 or batch["video"].shape[1] != AVCLRecipe.VIEWS:
@@ -229,4 +232,5 @@ class AVCL(PretrainMethod):
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=batch_size)
         for name in ("cross_modal_nce", "fused_nce", "cgra", "xmodal_top1", "audio_missing"):
             self.log(f"train/{name}", out[name].detach(), batch_size=batch_size)
+        self.watch_collapse(out["embeddings"], batch_size)
         return out["loss"]

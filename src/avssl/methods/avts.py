@@ -227,4 +227,5 @@ class AVTS(PretrainMethod):
                     self.log(f"train/sync_accuracy_{kind}", (d_pos < d_neg).float()[valid].mean(), batch_size=batch_size)
         self.log("curriculum/hard_share", hard_share, batch_size=batch_size)
         self.log("curriculum/hard_negatives", out["use_hard"].float().sum(), batch_size=batch_size)
+        self.watch_collapse({"video": out["video"], "audio": out["audio"]}, batch_size)
         return loss

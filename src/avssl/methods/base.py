@@ -24,6 +24,7 @@ from avssl.data.features import LogMelSpectrogram
 from avssl.data.recipes.base import SampleRecipe
 from avssl.data.streams import StepStream
 from avssl.data.transforms import augment_log_mel, color_jitter, normalize, random_gain, random_grayscale
+from avssl.methods.collapse import CollapseWatch
 from avssl.models.factory import build_encoder
 from avssl.models.heads import ProjectionMLP
 
@@ -46,6 +47,7 @@ class PretrainMethod(L.LightningModule):
         # augmentation draws on the device side come from a generator seeded per step, so a resumed
         # run draws what the uninterrupted run drew at the same step
         self._aug_generator = torch.Generator()
+        self._collapse_watch = CollapseWatch()
 
     @classmethod
     def chance_levels(cls, config: Config) -> dict[str, float]:
@@ -118,6 +120,13 @@ class PretrainMethod(L.LightningModule):
         b, c, h, w = fmap.shape
         rows = fmap.permute(0, 2, 3, 1).reshape(-1, c)
         return F.normalize(self.video_head(rows), dim=1).reshape(b, h, w, -1)
+
+    def watch_collapse(self, embeddings: dict[str, torch.Tensor], batch_size: int) -> None:
+        """Log `train/repeated_<name>` for each batch of embeddings (avssl.methods.collapse) and warn
+        once per run and name when half the batch or more repeats exactly."""
+        for name, rows in embeddings.items():
+            share = self._collapse_watch.check(name, rows, self.global_step)
+            self.log(f"train/repeated_{name}", torch.tensor(share), batch_size=batch_size)
 
     def on_fit_start(self) -> None:
         # Lightning keeps the mode a module arrives in: a method evaluated (eval()) before fit would

@@ -213,4 +213,5 @@ class MovieNCE(PretrainMethod):
         self.log("train/av_top1", cross_modal_top1(out["video"].detach(), out["audio"].detach()), batch_size=b)
         self.log("train/within_movie_share", within_movie_share(batch["group"], exclude), batch_size=b)
         self.log("train/excluded_pairs", exclude.float().sum(), batch_size=b)
+        self.watch_collapse({"video": out["video"], "audio": out["audio"]}, b)
         return loss

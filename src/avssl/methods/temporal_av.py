@@ -273,6 +273,7 @@ class TemporalAV(PretrainMethod):
             result["queue_positives"] = pairs.positive.sum(1).float().mean()
             result["queue_negatives"] = pairs.negative.sum(1).float().mean()
         result["keys"] = self.queue_keys(batch, out)
+        result["embeddings"] = {"video": out["video_embed"], "audio": out["audio_sync_embed"]}
         return result
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -286,6 +287,7 @@ class TemporalAV(PretrainMethod):
         self.log("train/queue_positives", result["queue_positives"], batch_size=batch_size)
         self.log("train/queue_negatives", result["queue_negatives"], batch_size=batch_size)
         self.warn_on_few_queue_positives(float(result["queue_positives"]))
+        self.watch_collapse(result["embeddings"], batch_size)
         # enqueue after the loss: a sample never meets its own key in the queue
         self.queue.enqueue(result["keys"], batch["video_id"])
         return result["loss"]
