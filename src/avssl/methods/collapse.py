@@ -40,6 +40,6 @@ class CollapseWatch:
             self.warned.add(name)
             log.warning("step %d: %.0f %% of the batch's %s embeddings repeat another row exactly: the %s "
                         "projection head has collapsed onto a few vectors (dead units) and its joint space "
-                        "carries nothing; a lower learning rate or another seed may avoid it",
-                        step, 100 * share, name, name)
+                        "carries nothing (train/repeated_%s in metrics.csv follows it)",
+                        step, 100 * share, name, name, name)
         return share
