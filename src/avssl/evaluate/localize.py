@@ -69,6 +69,18 @@ def window_of(times: np.ndarray, starts: np.ndarray, window: float) -> np.ndarra
     return np.argmin(distance, axis=1)
 
 
+def file_windows(loaded: PretrainedModel, path: str, duration: float,
+                 stride: float | None = None) -> tuple[float, np.ndarray]:
+    """(the model's window in seconds, the starts of the windows of a `duration` s file, every `stride`
+    s, by default the window); UsageError naming the file when not one window fits."""
+    clip = loaded.config.data.clip
+    window = max(clip.video_seconds, clip.audio_window)
+    starts = window_starts(duration, window, stride or window)
+    if len(starts) == 0:
+        raise UsageError(f"{path}: {duration:.2f} s is shorter than the model's {window:g} s window")
+    return window, starts
+
+
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[B, h, w] -> [B, H, W], bilinear (the map's cells cover the whole frame)."""
     return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
@@ -88,13 +100,10 @@ def localize_file(loaded: PretrainedModel, path: str, stride: float | None = Non
         raise UsageError(f"--map must be one of {', '.join(MODES)}, got {mode!r}")
     config, method = loaded.config, loaded.method
     clip = config.data.clip
-    window = max(clip.video_seconds, clip.audio_window)
     size = decode_size(loaded, scale)
     with open_av_file(path) as reader:
         info = reader.info
-        starts = window_starts(info.duration, window, stride or window)
-        if len(starts) == 0:
-            raise UsageError(f"{path}: {info.duration:.2f} s is shorter than the model's {window:g} s window")
+        window, starts = file_windows(loaded, path, info.duration, stride)
         video, audio, input_size = [], [], (0, 0)
         for chunk in batches(starts.tolist(), batch_size):
             clips = torch.stack([full_frame_clip(reader, s, clip.frames, clip.fps, size) for s in chunk])
@@ -129,12 +138,9 @@ def motion_maps(loaded: PretrainedModel, path: str, scale: float = 1.0) -> Sound
     at frame size. It peaks where something moves; where every sound comes from a moving object, a
     sound map has to beat it to show that it follows the sound rather than the motion."""
     clip = loaded.config.data.clip
-    window = max(clip.video_seconds, clip.audio_window)
     with open_av_file(path) as reader:
         info = reader.info
-        starts = window_starts(info.duration, window, window)
-        if len(starts) == 0:
-            raise UsageError(f"{path}: {info.duration:.2f} s is shorter than the model's {window:g} s window")
+        window, starts = file_windows(loaded, path, info.duration)
         clips = [full_frame_clip(reader, s, clip.frames, clip.fps, decode_size(loaded, scale)) for s in starts]
     motion = torch.stack([c.float().std(dim=1).mean(dim=0) for c in clips])  # [N, h, w]
     maps = upsample(motion, (info.height, info.width))

@@ -135,11 +135,14 @@ def encode_audio_present(encoder: torch.nn.Module, log_mel: torch.Tensor,
 
 
 class ViewLosses(NamedTuple):
-    """One view's cross-modal InfoNCE, CGRA loss and video -> audio top-1 retrieval accuracy in the batch."""
+    """One view's cross-modal InfoNCE, CGRA loss and video -> audio top-1 retrieval accuracy in the
+    batch, and the joint-space embeddings of its clips with audio (for the collapse watch; none when
+    fewer than 2 clips have audio)."""
 
     cross_modal_nce: torch.Tensor
     cgra: torch.Tensor
     xmodal_top1: torch.Tensor
+    embeddings: dict[str, torch.Tensor]
 
 
 def zero_loss(*tensors: torch.Tensor) -> torch.Tensor:
@@ -189,13 +192,14 @@ class AVCL(PretrainMethod):
         if int(present.sum()) < 2:
             nan = torch.tensor(float("nan"), device=present.device)
             return ViewLosses(zero_loss(out["video"], out["audio"], *self.video_head.parameters(),
-                                        *self.audio_head.parameters()), alignment, nan)
+                                        *self.audio_head.parameters()), alignment, nan, {})
         video = self.video_head(out["video"][present])
         audio = self.audio_head(out["audio"][present])
         if exclude is not None:
             exclude = exclude[present][:, present]
         nce = cross_modal_info_nce(video, audio, self.params.cross_modal_temperature, exclude_mask=exclude)
-        return ViewLosses(nce, alignment, cross_modal_top1(video.detach(), audio.detach()))
+        return ViewLosses(nce, alignment, cross_modal_top1(video.detach(), audio.detach()),
+                          {"video": video, "audio": audio})
 
     def selfcl_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Every SelfCL term of a batch: video uint8 [B, V=2, 3, T, H, W], audio [B, N],
@@ -217,11 +221,9 @@ class AVCL(PretrainMethod):
                                      p.fused_temperature, exclude_mask=exclude)
         w = p.weights
         loss = w.cross_modal * cross_modal + w.fused * fused + w.alignment * alignment
-        with torch.no_grad():  # the first view's joint-space embeddings, for the collapse watch
-            embeddings = {"video": self.video_head(views[0]["video"][present]),
-                          "audio": self.audio_head(views[0]["audio"][present])}
         return {"loss": loss, "cross_modal_nce": cross_modal, "fused_nce": fused, "cgra": alignment,
-                "xmodal_top1": accuracy, "audio_missing": (~present).float().sum(), "embeddings": embeddings}
+                "xmodal_top1": accuracy, "audio_missing": (~present).float().sum(),
+                "embeddings": per_view[0].embeddings}  # the first view's, for the collapse watch
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         if batch["video"].dim() != 6 or batch["video"].shape[1] != AVCLRecipe.VIEWS:
