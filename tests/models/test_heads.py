@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from avssl.models import ClipPretextHead, LinearClassifier, ProjectionMLP, TuplePretextHead, order_num_classes
+from avssl.models import (
+    ClipPretextHead,
+    LagPretextHead,
+    LinearClassifier,
+    ProjectionMLP,
+    TuplePretextHead,
+    order_num_classes,
+)
 
 
 def test_projection_mlp_layers_and_batch_norm() -> None:
@@ -65,3 +72,52 @@ def test_tuple_pretext_head_on_mixed_modalities_and_order_classes() -> None:
     assert order_num_classes(3) == 6 and order_num_classes(4) == 24
     with pytest.raises(ValueError):
         order_num_classes(1)
+
+
+def test_lag_pretext_head_classifies_the_cosine_matrix_of_the_time_bins() -> None:
+    head = LagPretextHead(8, 6, video_bins=4, audio_bins=3, num_classes=3, width=5, hidden_dim=0)
+    video, audio = torch.randn(2, 4, 8), torch.randn(2, 3, 6)
+    v = torch.nn.functional.normalize(head.video_proj(video), dim=-1)
+    a = torch.nn.functional.normalize(head.audio_proj(audio), dim=-1)
+    by_hand = torch.stack([v[i] @ a[i].T for i in range(2)])  # [2, 4, 3]
+    torch.testing.assert_close(head.similarities(video, audio), by_hand)
+    torch.testing.assert_close(head(video, audio), head.net[0](by_hand.flatten(1)))
+    with pytest.raises(ValueError, match=r"audio time bins \[B, 3, 6\]"):
+        head(video, torch.randn(2, 4, 6))
+
+
+def shifted_event_lines(n: int, bins: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Video and audio time lines of one event each: the audio's bin is the video's shifted by -1, 0 or +1
+    (label 0, 1, 2), each bin a random feature vector, so the pooled means do not depend on the shift."""
+    labels = torch.randint(0, 3, (n,), generator=generator)
+    event_bin = torch.randint(1, bins - 1, (n,), generator=generator)
+    rows = torch.arange(n)
+    video = 0.1 * torch.randn(n, bins, 4, generator=generator)
+    audio = 0.1 * torch.randn(n, bins, 4, generator=generator)
+    video[rows, event_bin, 0] += 1.0
+    audio[rows, event_bin + labels - 1, 0] += 1.0
+    return video, audio, labels
+
+
+def test_lag_head_tells_a_shift_that_a_head_on_pooled_features_cannot() -> None:
+    """The same events, the audio one bin early, in step or late: pooled over time the two are the same
+    whatever the shift (the tuple head stays near chance), the lag head reads the shift off the matrix."""
+    gen = torch.Generator().manual_seed(0)
+    video, audio, labels = shifted_event_lines(512, 6, gen)
+    test_video, test_audio, test_labels = shifted_event_lines(512, 6, gen)
+    torch.manual_seed(0)
+    lag = LagPretextHead(4, 4, 6, 6, num_classes=3, width=4, hidden_dim=32)
+    pooled = TuplePretextHead([4, 4], num_classes=3, hidden_dim=32)
+    accuracy = {}
+    for name, head, inputs in (("lag", lag, lambda v, a: (v, a)),
+                               ("pooled", pooled, lambda v, a: ([v.mean(1), a.mean(1)],))):
+        optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+        for _ in range(200):
+            loss = nn.functional.cross_entropy(head(*inputs(video, audio)), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        head.eval()
+        with torch.no_grad():
+            accuracy[name] = (head(*inputs(test_video, test_audio)).argmax(1) == test_labels).float().mean().item()
+    assert accuracy["lag"] > 0.9 and accuracy["pooled"] < 0.45, accuracy

@@ -13,6 +13,7 @@ from avssl.models.factory import (
 from avssl.models.fusion import AMFM, FusionOutput, tokens_from_map
 from avssl.models.heads import (
     ClipPretextHead,
+    LagPretextHead,
     LinearClassifier,
     ProjectionMLP,
     TuplePretextHead,
@@ -32,6 +33,7 @@ __all__ = [
     "CheckpointMismatchError",
     "ClipPretextHead",
     "FusionOutput",
+    "LagPretextHead",
     "LinearClassifier",
     "ProjectionMLP",
     "TuplePretextHead",

@@ -2,7 +2,8 @@
 
 Pretext heads: ``ClipPretextHead`` classifies one clip's features (playback speed, playback direction);
 ``TuplePretextHead`` classifies a pair or tuple of clips' features, possibly of different modalities
-and widths (intra- or inter-modal temporal order).
+and widths (intra- or inter-modal temporal order); ``LagPretextHead`` classifies where one time line
+lies relative to another from the similarities of their time bins (inter-modal order).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -119,6 +121,44 @@ class TuplePretextHead(nn.Module):
         for i, (f, d) in enumerate(zip(features, self.in_dims)):
             _check_features(f, d, f"TuplePretextHead input {i}")
         return self.net(torch.cat(list(features), dim=1))
+
+
+class LagPretextHead(nn.Module):
+    """Classifies where an audio time line lies relative to a video one from their lag structure.
+
+    ``forward(video [B, Nv, Dv], audio [B, Na, Da])``: each time bin of either modality is projected
+    into a common width ``width`` and L2-normalised, and an MLP classifies the ``[Nv, Na]`` matrix of
+    cosine similarities between every video bin and every audio bin -> ``[B, num_classes]`` logits.
+    Audio in sync puts the agreement on the matrix's diagonal; audio shifted within the window moves
+    it off the diagonal, to one side or the other with the sign of the shift. A head on pooled
+    features (``TuplePretextHead``) sees neither: it has to find the time line inside two averages.
+    """
+
+    def __init__(self, video_dim: int, audio_dim: int, video_bins: int, audio_bins: int, num_classes: int,
+                 width: int = 64, hidden_dim: int = 512) -> None:
+        super().__init__()
+        if min(video_dim, audio_dim, video_bins, audio_bins, width) < 1 or num_classes < 2:
+            raise ValueError(f"bad LagPretextHead: dims {video_dim}/{audio_dim}, bins {video_bins}/{audio_bins}, "
+                             f"width {width}, num_classes {num_classes}")
+        self.video_dim, self.audio_dim = video_dim, audio_dim
+        self.video_bins, self.audio_bins = video_bins, audio_bins
+        self.num_classes = num_classes
+        self.video_proj = nn.Linear(video_dim, width)
+        self.audio_proj = nn.Linear(audio_dim, width)
+        self.net = _classifier_mlp(video_bins * audio_bins, hidden_dim, num_classes)
+
+    def similarities(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """The cosine similarity of every video bin with every audio bin, ``[B, Nv, Na]``."""
+        for x, bins, dim, name in ((video, self.video_bins, self.video_dim, "video"),
+                                   (audio, self.audio_bins, self.audio_dim, "audio")):
+            if x.dim() != 3 or x.shape[1:] != (bins, dim):
+                raise ValueError(f"LagPretextHead expects {name} time bins [B, {bins}, {dim}], got shape {list(x.shape)}")
+        v = F.normalize(self.video_proj(video), dim=-1)
+        a = F.normalize(self.audio_proj(audio), dim=-1)
+        return torch.einsum("bvd,bad->bva", v, a)
+
+    def forward(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        return self.net(self.similarities(video, audio).flatten(1))
 
 
 def order_num_classes(num_clips: int) -> int:
