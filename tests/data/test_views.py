@@ -12,6 +12,7 @@ from avssl.data.views import (
     AUDIO_BEFORE,
     AUDIO_IN_SYNC,
     audio_at_speed,
+    in_source_order,
     inter_modal_order_view,
     order_classes,
     order_label,
@@ -141,3 +142,15 @@ def test_every_speed_has_the_same_spectral_edge():
     assert max(shares) < 0.01 and max(shares) < 2 * min(shares), shares
     unfiltered = torch.fft.rfft(noise[:32000].double()).abs() ** 2
     assert float(unfiltered[int(0.95 * len(unfiltered)):].sum() / unfiltered.sum()) > 0.04
+
+
+def test_in_source_order_undoes_order_view_for_a_batch():
+    rng = np.random.default_rng(0)
+    clips = [torch.arange(11 * k, 11 * k + 11) for k in range(8)]  # each item tells its place
+    views = [order_view(clip, rng, 3, gap=1) for clip in clips]
+    shown = torch.stack([parts for parts, _ in views])  # [8, 3, 3]
+    labels = torch.tensor([label for _, label in views])
+    restored = in_source_order(shown, labels, 3)
+    for k, clip in enumerate(clips):
+        assert restored[k].flatten().tolist() == [*clip[0:3].tolist(), *clip[4:7].tolist(), *clip[8:11].tolist()]
+    assert len(set(labels.tolist())) > 1

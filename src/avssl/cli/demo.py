@@ -16,7 +16,7 @@ the table and results.json give the mean ± standard deviation over the seeds, w
 results under `per_seed`.
 
 --quick: 300 pretraining steps, fewer clips per file at extraction (under 3 minutes for one method
-on 2 CPU cores); without it: each method's tiny config's own steps (avts 2000, temporal-av 800, the
+on 2 CPU cores); without it: each method's tiny config's own steps (avts 2000, temporal-av 2000, the
 others 600; avts alone about 7 minutes, under 10). --steps N: N for every method. Progress goes to
 stderr.
 

@@ -147,6 +147,15 @@ def order_view(
     return parts[list(perm)], order_label(perm, merge_reverse)
 
 
+def in_source_order(parts: torch.Tensor, labels: torch.Tensor, num_clips: int) -> torch.Tensor:
+    """The inverse of order_view's shuffle for a batch: pieces [B, n, ...] (or their features) with their
+    permutation labels [B] (merge_reverse False) -> [B, n, ...] in the order they had in the clip
+    (output piece j of a sample was source piece perm[j])."""
+    perms = torch.tensor(order_classes(num_clips, False), device=parts.device)[labels]  # [B, n]
+    index = perms.view(*perms.shape, *([1] * (parts.dim() - 2))).expand_as(parts)
+    return torch.empty_like(parts).scatter_(1, index, parts)
+
+
 # ---------------------------------------------------------------- inter-modal order
 
 

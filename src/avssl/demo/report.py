@@ -16,7 +16,8 @@ LOSS_NOTES = {
     "temporal-av": "The contrastive terms (video_video, video_audio) rise while the feature queue fills: each "
                    "sample's softmax goes from the batch to the batch plus up to method.queue.size negatives, "
                    "so their chance level goes from log(B) to log(B + queue size). The pretext terms fall when "
-                   "a head learns.",
+                   "a head learns; piece_sync falls as clip B's video and audio pieces of one instant come to "
+                   "agree (its chance level: log(B x pieces)).",
 }
 
 

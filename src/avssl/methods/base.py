@@ -94,6 +94,33 @@ class PretrainMethod(L.LightningModule):
             x = augment_log_mel(x, aug, generator=self.step_generator(StepStream.AUDIO_AUGMENT + stream))
         return x
 
+    def video_pieces_input(self, pieces: torch.Tensor, train: bool = True, stream: int = 0) -> torch.Tensor:
+        """uint8 pieces of one clip per sample [B, n, 3, P, H, W] -> [B * n, 3, P, H, W], prepared as
+        video_input prepares a clip: the pieces of a sample share one colour jitter, so that no piece
+        looks unlike its neighbours for a reason the clip does not have."""
+        b, n = pieces.shape[:2]
+        joined = pieces.permute(0, 2, 1, 3, 4, 5).flatten(2, 3)  # [B, 3, n * P, H, W]
+        prepared = self.video_input(joined, train=train, stream=stream)
+        return prepared.unflatten(2, (n, -1)).permute(0, 2, 1, 3, 4, 5).flatten(0, 1)
+
+    def audio_pieces_input(self, pieces: torch.Tensor, train: bool = True, stream: int = 0) -> torch.Tensor:
+        """Waveform pieces of one clip per sample [B, n, P] -> log-mel [B * n, 1, F, T], each piece's
+        log-mel computed on its own samples; when training, the pieces of a sample share one random gain
+        and one draw of SpecAugment's masks (laid over the pieces side by side), as a whole clip would.
+        Independent draws per piece make loudness and masks differ between pieces of one instant's
+        sound, and a time mask as wide as a piece blanks it."""
+        aug = self.config.data.audio_augment
+        b, n, samples = pieces.shape
+        if train:
+            gain = self.step_generator(StepStream.AUDIO_GAIN + stream)
+            pieces = random_gain(pieces.reshape(b, n * samples), *aug.gain_db, generator=gain).view(b, n, samples)
+        x = self.log_mel(pieces.reshape(b * n, samples)).float()  # [B * n, 1, F, T]
+        if train:
+            joined = x.unflatten(0, (b, n)).permute(0, 2, 3, 1, 4).flatten(3, 4)  # [B, 1, F, n * T]
+            joined = augment_log_mel(joined, aug, generator=self.step_generator(StepStream.AUDIO_AUGMENT + stream))
+            x = joined.unflatten(3, (n, -1)).permute(0, 3, 1, 2, 4).flatten(0, 1)
+        return x
+
     def video_features(self, clips: torch.Tensor) -> torch.Tensor:
         """Prepared clips [B, 3, T, H, W] -> encoder features [B, D] (what `avssl extract` stores)."""
         return self.video_encoder(clips)

@@ -12,7 +12,9 @@ the contrast and the order tasks, from three windows of one file.
   `audio_sync` the audio of exactly that window (the video-audio contrast pairs them).
   `video_parts` / `audio_parts` are B's frames / audio_sync's samples cut into `num_subclips` pieces
   with gaps between neighbours (so no boundary continues into the next piece) and shuffled;
-  `video_order` / `audio_order` are the permutation classes (avssl.data.views.order_view).
+  `video_order` / `audio_order` are the permutation classes (avssl.data.views.order_view). With
+  `audio_order_windows` K > 1, K - 1 more audio windows anywhere in the file are cut and shuffled
+  the same way (`audio_parts_extra`, `audio_order_extra`): more audio order examples per sample.
 - Clip C: `video_c` is T plain frames from `video_start[2]`, another window of the file: clip B's
   partner in the video-video contrast. The contrast never sees clip A: pairing a sped-up or reversed
   clip with a plain one as positives asks the encoder to be blind to the very speed and direction
@@ -75,7 +77,9 @@ class TemporalAVRecipe(SampleRecipe):
 
     Returns uint8 video, video_b, video_c [3, T, S, S], video_parts [n, 3, P, S, S]; float audio,
     audio_sync [N], audio_parts [n, Q]; int64 labels speed, direction, av_order, video_order, audio_order; video_id and
-    group (int64); video_start [3] (clips A, B and C) and audio_start (float64 seconds, file time).
+    group (int64); video_start [3] (clips A, B and C) and audio_start (float64 seconds, file time). With
+    `audio_order_windows` K > 1 also audio_parts_extra [K - 1, n, Q], audio_order_extra [K - 1] and
+    audio_order_starts [K - 1] (see extra_audio_order).
     """
 
     def __init__(self, table: FileTable, config: Config) -> None:
@@ -87,6 +91,7 @@ class TemporalAVRecipe(SampleRecipe):
         self.gap_frames = params.order_gap_frames
         self.min_offset = params.av_order_min_offset
         self.max_offset = params.av_order_max_offset
+        self.audio_order_windows = params.audio_order_windows
 
     @classmethod
     def min_file_duration(cls, config: Config) -> float:
@@ -97,6 +102,19 @@ class TemporalAVRecipe(SampleRecipe):
     def min_video_fps(cls, config: Config) -> float:
         """The clip's fps at the slowest speed: a slower video would repeat frames."""
         return config.data.clip.fps / config.method.params.speeds[0]
+
+    def extra_audio_order(self, reader, duration: float, rng: np.random.Generator, gap: int) -> dict[str, torch.Tensor]:
+        """`audio_order_windows` - 1 more audio order examples from windows anywhere in the file:
+        audio_parts_extra [K - 1, n, Q], audio_order_extra [K - 1], audio_order_starts [K - 1] (s)."""
+        if self.audio_order_windows == 1:
+            return {}
+        clip = self.clip
+        starts = [start_anywhere(clip.audio_window, duration, rng, clip.fps) for _ in range(self.audio_order_windows - 1)]
+        views = [order_view(read_audio_clip(reader, start, clip.audio_window, clip.sample_rate), rng, self.num_subclips,
+                            self.merge_reverse, gap=gap) for start in starts]
+        return {"audio_parts_extra": torch.stack([parts for parts, _ in views]).contiguous(),
+                "audio_order_extra": torch.tensor([label for _, label in views], dtype=torch.int64),
+                "audio_order_starts": torch.tensor(starts, dtype=torch.float64)}
 
     def __call__(self, ctx: SampleContext) -> dict[str, torch.Tensor]:
         index = ctx.index
@@ -128,7 +146,8 @@ class TemporalAVRecipe(SampleRecipe):
                                               gap=self.gap_frames)
         audio_gap = int(round(self.gap_frames * len(audio_sync) / clip.frames))
         audio_parts, audio_order = order_view(audio_sync, rng, self.num_subclips, self.merge_reverse, gap=audio_gap)
-        return {
+        extra = self.extra_audio_order(reader, duration, rng, audio_gap)
+        return {**extra,
             "video": video.contiguous(),
             "video_b": video_b,
             "video_c": video_c,
