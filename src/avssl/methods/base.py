@@ -107,8 +107,8 @@ class PretrainMethod(L.LightningModule):
         """Waveform pieces of one clip per sample [B, n, P] -> log-mel [B * n, 1, F, T], each piece's
         log-mel computed on its own samples; when training, the pieces of a sample share one random gain
         and one draw of SpecAugment's masks (laid over the pieces side by side), as a whole clip would.
-        Independent draws per piece make loudness and masks differ between pieces of one instant's
-        sound, and a time mask as wide as a piece blanks it."""
+        Independent draws per piece would make the loudness change from piece to piece for no reason
+        in the sound, and a time mask as wide as a piece would blank it."""
         aug = self.config.data.audio_augment
         b, n, samples = pieces.shape
         if train:

@@ -133,8 +133,8 @@ class TemporalAV(PretrainMethod):
         n, train = self.params.av_order_pieces, self.training
         video, audio = batch["video"], batch["audio"]
         b, frames = video.shape[0], video.shape[2] // n
-        pieces = video[:, :, :n * frames].unflatten(2, (n, frames)).transpose(1, 2).flatten(0, 1)
-        video_pieces = self.video_encoder(self.video_input(pieces, train=train, stream=2))
+        pieces = video[:, :, :n * frames].unflatten(2, (n, frames)).transpose(1, 2)  # [B, n, 3, frames, S, S]
+        video_pieces = self.video_encoder(self.video_pieces_input(pieces, train=train, stream=2))
         samples = audio.shape[1] // n
         audio_pieces = self.audio_encoder(self.audio_pieces_input(audio[:, :n * samples].reshape(b, n, samples),
                                                                   train=train, stream=2))
