@@ -282,7 +282,6 @@ def test_thirty_steps_lower_the_loss(batch):
     assert len(method.queue) == 4 * 30 or len(method.queue) == method.params.queue.size
 
 
-
 def test_order_pieces_go_back_to_the_order_they_had_in_the_clip(media):
     """in_source_order undoes order_view's shuffle: the first frame of each of clip B's pieces, put
     back in source order, rises through the clip (2 frames and a gap of 1 apart), and so does the file
