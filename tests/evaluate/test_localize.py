@@ -243,7 +243,7 @@ def test_cli_occlusion_maps_and_patch_only_with_them(clip, tmp_path, capsys):
     assert cli.main(["localize", clip, "--model", "random:avts-tiny", "--out", str(tmp_path / "o"), "--patch", "12"]) == 2
     assert "--patch applies to --map occlusion" in capsys.readouterr().err
     assert cli.main(["localize", clip, "--model", "random:avts-tiny", "--out", str(tmp_path / "o"), "--map", "gradcam"]) == 2
-    assert "--map must be one of raw, contrast, occlusion, occlusion-contrast, got 'gradcam'" in capsys.readouterr().err
+    assert "--map must be one of raw, contrast, occlusion, occlusion-contrast, gradient, got 'gradcam'" in capsys.readouterr().err
 
 
 def test_bench_sync_localize_refuses_an_unknown_map_kind_before_any_work(tmp_path):
@@ -254,7 +254,7 @@ def test_bench_sync_localize_refuses_an_unknown_map_kind_before_any_work(tmp_pat
 
     parser = argparse.ArgumentParser()
     sync_localize.add_arguments(parser)
-    with pytest.raises(UsageError, match="--maps: .*occlusion-contrast, got 'raw,heat'"):
+    with pytest.raises(UsageError, match="--maps: .*gradient, got 'raw,heat'"):
         sync_localize.run(parser.parse_args(["--maps", "raw,heat", "--work", str(tmp_path / "w")]))
     assert not (tmp_path / "w").exists()
 

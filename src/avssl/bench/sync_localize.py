@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shifts", default=",".join(f"{s:g}" for s in SHIFTS),
                         help="audio shifts in seconds, comma-separated (default %(default)s)")
     parser.add_argument("--scale", type=float, default=1.0, help="localize --scale (default 1)")
-    parser.add_argument("--maps", default="raw,contrast,occlusion,occlusion-contrast",
+    parser.add_argument("--maps", default="raw,contrast,occlusion,occlusion-contrast,gradient",
                         help="localize --map kinds judged, comma-separated (default %(default)s)")
     parser.add_argument("--train-seed", type=int, default=0, help="seed of the pretraining world (default 0)")
     parser.add_argument("--test-seed", type=int, default=1, help="seed of the held-out world (default 1)")

@@ -9,7 +9,10 @@ subtracts from each position's similarity its mean similarity with the file's ot
 --map occlusion stills one --patch x --patch px square of the clip at a time (each pixel replaced by
 its mean over the window's frames) and maps how much the whole clip's agreement with the window's
 audio drops: which motion the sound goes with (one forward pass per square and window: slower);
-occlusion-contrast subtracts the mean drop with the file's other audio windows.
+occlusion-contrast subtracts the mean drop with the file's other audio windows. --map gradient maps,
+at every input pixel, how strongly the window's sync margin (its own audio against the same file's
+audio half a window earlier and later) depends on it: the magnitude of the margin's gradient, summed
+over colour and the window's frames (one backward pass per batch of windows).
 
 Writes into --out: maps.npz (`maps` float32 [N, H, W] at frame size, `times` [N] window starts in
 seconds, `window_seconds`), overlays/window_NNNN_<start>s.png (the frame at each window's centre
@@ -40,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", default="raw",
                         help="raw: cosine of each position with the window's audio; contrast: minus its mean "
                              "cosine with the file's other audio windows; occlusion(-contrast): the drop of the "
-                             "clip's agreement with its audio when a square is stilled (default raw)")
+                             "clip's agreement with its audio when a square is stilled; gradient: how strongly "
+                             "the window's sync margin depends on each pixel (default raw)")
     parser.add_argument("--patch", type=int, metavar="PX",
                         help="side of the stilled square for --map occlusion (default: a sixth of the short side)")
     parser.add_argument("--batch-size", type=int, default=16, metavar="N", help="windows per forward pass")
@@ -82,8 +86,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     n, h, w = result.maps.shape
     frames = f"{result.input_size[0]}x{result.input_size[1]} frames"
-    source = (f"stilled squares over {frames}" if args.map.startswith("occlusion")
-              else f"encoder map {result.map_size[0]}x{result.map_size[1]} from {frames}")
+    if args.map.startswith("occlusion"):
+        source = f"stilled squares over {frames}"
+    elif args.map == "gradient":
+        source = f"input gradients over {frames}"
+    else:
+        source = f"encoder map {result.map_size[0]}x{result.map_size[1]} from {frames}"
     print(f"{args.path}: {n} windows of {result.window_seconds:g} s, maps {h}x{w} ({source})")
     print(f"wrote {written['maps']}, {len(written['overlays'])} overlays, {written['video']}")
     return 0

@@ -10,7 +10,9 @@ similarity its mean similarity to the file's other audio windows (see audio_maps
 this window's sound rather than to the file's sound in general. mode "occlusion" does not read the
 encoder's map: it stills one patch of the clip at a time and maps how much the whole clip's agreement
 with its audio drops (avssl.evaluate.localize_occlusion); `patch` sets the square's side in input
-pixels.
+pixels. mode "gradient" maps the magnitude of the gradient of the window's sync margin (its own audio
+against the same file's audio half a window earlier and later) with respect to the input pixels
+(avssl.evaluate.localize_gradient).
 
 Input frames: the whole frame, not the training centre crop, resized so that its short side is
 `scale` x the short side the model's frames were decoded at for training
@@ -31,18 +33,19 @@ import torch.nn.functional as F
 from avssl.data.clip_io import read_audio_clip, read_frames
 from avssl.data.transforms import to_channels_first
 from avssl.errors import UsageError
-from avssl.evaluate.av_model import batches, embed_audio_batches, embed_video_map, open_av_file
+from avssl.evaluate.av_model import batches, embed_audio_batches, embed_video_map, open_av_file, score_kind
+from avssl.evaluate.localize_gradient import gradient_maps, shifted_starts
 from avssl.evaluate.localize_occlusion import default_patch, drop_map, stilling_effects
 from avssl.evaluate.pretrained import PretrainedModel
 
-MODES = ("raw", "contrast", "occlusion", "occlusion-contrast")
+MODES = ("raw", "contrast", "occlusion", "occlusion-contrast", "gradient")
 
 
 @dataclass
 class SoundMaps:
-    """`maps` float32 [N, H, W] at frame size (cosine similarity, or its drop for "occlusion"),
-    `times` [N] window starts in seconds, each window `window_seconds` long; `map_size` (H', W') of
-    the encoder's map (for "occlusion": the input size the patches moved over)."""
+    """`maps` float32 [N, H, W] at frame size (cosine similarity; its drop for "occlusion"; a gradient
+    magnitude for "gradient"), `times` [N] window starts in seconds, each window `window_seconds` long;
+    `map_size` (H', W') of the encoder's map (for "occlusion" and "gradient": the input size)."""
 
     path: str
     maps: np.ndarray
@@ -114,6 +117,10 @@ def localize_file(loaded: PretrainedModel, path: str, stride: float | None = Non
             if mode.startswith("occlusion"):
                 side = patch or default_patch(*input_size)
                 video += [stilling_effects(method, c, side, batch_size) for c in clips]
+            elif mode == "gradient":
+                shifted = [shifted_audio(method, reader, s, clip.audio_window, clip.sample_rate, info.duration)
+                           for s in chunk]
+                video.append(gradient_maps(method, clips, embedded, shifted, score_kind(loaded)))
             else:
                 video.append(embed_video_map(method, clips))  # [B, H', W', E]
         frame_size = (info.height, info.width)
@@ -124,6 +131,8 @@ def localize_file(loaded: PretrainedModel, path: str, stride: float | None = Non
         drops = audio_maps(effects, torch.cat(audio), "contrast" if mode.endswith("contrast") else "raw")[:, :, 0]
         maps = upsample(torch.stack([drop_map(d, input_size, side) for d in drops]), frame_size)
         map_size = input_size
+    elif mode == "gradient":
+        maps, map_size = upsample(torch.cat(video), frame_size), input_size
     else:
         video_map = torch.cat(video)
         maps, map_size = upsample(audio_maps(video_map, torch.cat(audio), mode), frame_size), tuple(video_map.shape[1:3])
@@ -146,6 +155,15 @@ def motion_maps(loaded: PretrainedModel, path: str, scale: float = 1.0) -> Sound
     maps = upsample(motion, (info.height, info.width))
     return SoundMaps(path, maps.numpy().astype(np.float32), starts.astype(np.float64), window,
                      tuple(motion.shape[1:]), tuple(motion.shape[1:]), "motion")
+
+
+def shifted_audio(method, reader, start: float, window: float, rate: int, duration: float) -> torch.Tensor:
+    """[K, E]: the joint-space embeddings of the file's audio windows half a window before and after
+    `start` that lie inside the file (localize_gradient.shifted_starts); [0, E] when neither does."""
+    starts = shifted_starts(start, window, duration)
+    if not starts:
+        return torch.zeros(0, 0)
+    return embed_audio_batches(method, [torch.stack([read_audio_clip(reader, s, window, rate) for s in starts])]).float()
 
 
 def audio_maps(video_map: torch.Tensor, audio: torch.Tensor, mode: str) -> torch.Tensor:
