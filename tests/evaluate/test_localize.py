@@ -22,6 +22,7 @@ from avssl.evaluate.localize_truth import (
 from avssl.evaluate.model_loading import build_random
 from avssl.media import probe, write_media
 from avssl.methods.configs import load_config
+from localize_support import MotionSensor
 
 
 @pytest.fixture(autouse=True)
@@ -198,31 +199,13 @@ def test_occlusion_patches_cover_the_frame_and_still_only_their_square():
     assert mapped[0, 0] == 1.0 and mapped[12, 19] == 0.0 and 0 < mapped[4, 4] < 1
 
 
-class _MotionSensor(torch.nn.Module):
-    """A stand-in model whose video embedding moves with the motion in one region of the frame."""
-
-    device = torch.device("cpu")
-
-    def __init__(self, region):
-        super().__init__()
-        self.region = region
-
-    def video_input(self, x, train=False):
-        return x.float()
-
-    def embed_video(self, x):
-        y0, y1, x0, x1 = self.region
-        motion = x[:, :, :, y0:y1, x0:x1].std(dim=2).mean(dim=(1, 2, 3))
-        return torch.nn.functional.normalize(torch.stack([motion / 50, torch.ones_like(motion)], dim=1), dim=1)
-
-
 def test_occlusion_map_peaks_where_the_motion_that_matches_the_audio_is():
     from avssl.evaluate.localize_occlusion import drop_map, patch_corners, stilling_effects
 
     clip = torch.zeros(3, 8, 24, 32, dtype=torch.uint8)
     clip[:, ::2, 14:18, 20:24] = 200  # a flashing square that the model's agreement depends on
     clip[:, 1::2, 2:6, 2:6] = 200  # another one that it ignores
-    method = _MotionSensor((12, 20, 18, 26))
+    method = MotionSensor((12, 20, 18, 26))
     effects = stilling_effects(method, clip, patch=4)
     assert effects.shape == (len(patch_corners(24, 32, 4)), 2)
     audio = torch.tensor([1.0, 0.0])  # the sound agrees with motion in the sensor's region

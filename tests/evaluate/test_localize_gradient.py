@@ -13,6 +13,7 @@ from avssl import cli
 from avssl.evaluate.av_model import load_av_model
 from avssl.evaluate.localize import localize_file
 from avssl.evaluate.localize_gradient import gradient_maps, shifted_starts, sync_margins
+from localize_support import MotionSensor
 
 
 @pytest.fixture(autouse=True)
@@ -45,29 +46,11 @@ def test_sync_margin_is_the_own_score_minus_the_mean_shifted_score():
     assert distance.tolist() == pytest.approx([d_shifted - d_own, -(0.6 ** 2 + 0.2 ** 2) ** 0.5])
 
 
-class _RegionSensor(torch.nn.Module):
-    """A stand-in model whose video embedding depends on the pixels of one region only."""
-
-    device = torch.device("cpu")
-
-    def __init__(self, region):
-        super().__init__()
-        self.region = region
-
-    def video_input(self, x, train=False):
-        return x.float()
-
-    def embed_video(self, x):
-        y0, y1, x0, x1 = self.region
-        motion = x[:, :, :, y0:y1, x0:x1].std(dim=2).mean(dim=(1, 2, 3))
-        return F.normalize(torch.stack([motion / 50, torch.ones_like(motion)], dim=1), dim=1)
-
-
 def test_gradient_map_lies_where_the_model_reads_the_pixels_and_nowhere_else():
     clip = torch.zeros(2, 3, 8, 24, 32, dtype=torch.uint8)
     clip[:, :, ::2, 14:18, 20:24] = 200  # a flashing square the model reads
     clip[:, :, 1::2, 2:6, 2:6] = 200  # another one it ignores
-    method = _RegionSensor((12, 20, 18, 26))
+    method = MotionSensor((12, 20, 18, 26))
     own = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     shifted = [torch.tensor([[0.0, 1.0]]), torch.zeros(0, 2)]
     maps = gradient_maps(method, clip, own, shifted, "cosine")
