@@ -118,3 +118,7 @@ def test_ties_go_against_the_query_so_a_collapsed_gallery_scores_no_hits(caplog)
         out = evaluate_cross_modal(f, ks=(1, 5), match="label")
     assert out["a2v_recall@5"] == 0.0 and (out["n_repeated_audio_rows"], out["n_repeated_video_rows"]) == (0, n - 1)
     assert "19 of 20 video embeddings repeat another row exactly" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="avssl.evaluate.retrieval"):
+        again = evaluate_cross_modal(f, ks=(1,), match="path", warn_repeated=False)
+    assert again["n_repeated_video_rows"] == n - 1 and "repeat another row" not in caplog.text

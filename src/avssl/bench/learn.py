@@ -195,8 +195,10 @@ def score_model(checkpoint: str, letters: dict[str, str], folder: str, workers: 
                                                  modality="both", space=space, workers=workers)
              for split in ("train", "test") for space in ("backbone", "embedding")}
     retrieval = evaluate_cross_modal(feats["test_embedding"], ks=(1, 5), match="label")
-    others = evaluate_cross_modal(feats["test_embedding"], ks=(5,), match="label", leave_out_own=True)
-    own = evaluate_cross_modal(feats["test_embedding"], ks=(1,), match="path")
+    # the same features scored twice more: the warning about repeated rows, if any, came once above
+    others = evaluate_cross_modal(feats["test_embedding"], ks=(5,), match="label", leave_out_own=True,
+                                  warn_repeated=False)
+    own = evaluate_cross_modal(feats["test_embedding"], ks=(1,), match="path", warn_repeated=False)
     train, test = feats["train_backbone"], feats["test_backbone"]
     scores = {"median_rank": retrieval["median_rank"], "recall@1": retrieval["recall@1"],
               "recall@5": retrieval["recall@5"], "n_queries": retrieval["n_queries"],

@@ -51,13 +51,13 @@ def relevance_ranks(query_x: np.ndarray, gallery_x: np.ndarray, query_keys: np.n
     return ranks
 
 
-def warn_on_repeated_rows(x: np.ndarray, modality: str, source: str | None) -> int:
-    """The number of rows of x [N, D] that repeat an earlier row exactly; a warning when they are 10 %
-    or more of the rows. Float embeddings of distinct clips do not repeat: many repeats mean an encoder
-    or projection head that collapsed (or copies of files), and such rows tie with each other, which
-    the ranks count against the query."""
+def warn_on_repeated_rows(x: np.ndarray, modality: str, source: str | None, warn: bool = True) -> int:
+    """The number of rows of x [N, D] that repeat an earlier row exactly; a warning (unless `warn` is
+    False) when they are 10 % or more of the rows. Float embeddings of distinct clips do not repeat:
+    many repeats mean an encoder or projection head that collapsed (or copies of files), and such rows
+    tie with each other, which the ranks count against the query."""
     repeats = int(len(x) - len(np.unique(x, axis=0))) if len(x) else 0
-    if repeats and repeats >= 0.1 * len(x):
+    if warn and repeats and repeats >= 0.1 * len(x):
         log.warning("%s: %d of %d %s embeddings repeat another row exactly: the model collapsed onto a few "
                     "vectors (or the files are copies); retrieval counts their ties against the query",
                     source or "features", repeats, len(x), modality)
@@ -111,14 +111,15 @@ def evaluate_class_retrieval(runs: list[Run], modality: str, ks=DEFAULT_KS, exam
     return {**result, "runs": per_run, "_examples": shown}
 
 
-def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
-                         subset: str | None = None, examples: int = 0, leave_out_own: bool = False) -> dict:
+def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path", subset: str | None = None,
+                         examples: int = 0, leave_out_own: bool = False, warn_repeated: bool = True) -> dict:
     """Audio queries against the video gallery and back, over the rows of `features` (or split == subset).
 
     A hit is the gallery item with the same `match` key ("path": the same clip; "group": any clip of
     the same source; "label": any clip of the same class). Keys: `a2v_recall@k`, `v2a_recall@k`, `a2v_median_rank`, `v2a_median_rank`,
     and `recall@k`, `median_rank` = the means of the two directions; `n_repeated_audio_rows` /
-    `n_repeated_video_rows` count exact repeats (warn_on_repeated_rows). With `leave_out_own` each query's
+    `n_repeated_video_rows` count exact repeats (warn_on_repeated_rows; `warn_repeated=False` counts them
+    without the warning, for a caller that scores the same features again). With `leave_out_own` each query's
     own clip (same path) is out of its gallery, so a "label" hit has to be another clip of the class,
     not the query's own audio or video found again.
     """
@@ -135,8 +136,8 @@ def evaluate_cross_modal(features: Features, ks=DEFAULT_KS, match: str = "path",
     keys = {"path": features.path, "group": features.groups(), "label": features.label}[match]
     check_two_keys(keys, f"--match {match} key", features.source or "features")
     result: dict = {"n_queries": int(len(features)),
-                    "n_repeated_audio_rows": warn_on_repeated_rows(audio, "audio", features.source),
-                    "n_repeated_video_rows": warn_on_repeated_rows(video, "video", features.source)}
+                    "n_repeated_audio_rows": warn_on_repeated_rows(audio, "audio", features.source, warn_repeated),
+                    "n_repeated_video_rows": warn_on_repeated_rows(video, "video", features.source, warn_repeated)}
     for name, query, gallery in (("a2v", audio, video), ("v2a", video, audio)):
         ids = features.path if leave_out_own else None
         ranks = relevance_ranks(query, gallery, keys, keys, ids, ids)
