@@ -118,8 +118,7 @@ def localize_file(loaded: PretrainedModel, path: str, stride: float | None = Non
                 side = patch or default_patch(*input_size)
                 video += [stilling_effects(method, c, side, batch_size) for c in clips]
             elif mode == "gradient":
-                shifted = [shifted_audio(method, reader, s, clip.audio_window, clip.sample_rate, info.duration)
-                           for s in chunk]
+                shifted = shifted_audio(method, reader, chunk, clip.audio_window, clip.sample_rate, info.duration)
                 video.append(gradient_maps(method, clips, embedded, shifted, score_kind(loaded)))
             else:
                 video.append(embed_video_map(method, clips))  # [B, H', W', E]
@@ -157,13 +156,20 @@ def motion_maps(loaded: PretrainedModel, path: str, scale: float = 1.0) -> Sound
                      tuple(motion.shape[1:]), tuple(motion.shape[1:]), "motion")
 
 
-def shifted_audio(method, reader, start: float, window: float, rate: int, duration: float) -> torch.Tensor:
-    """[K, E]: the joint-space embeddings of the file's audio windows half a window before and after
-    `start` that lie inside the file (localize_gradient.shifted_starts); [0, E] when neither does."""
-    starts = shifted_starts(start, window, duration)
-    if not starts:
-        return torch.zeros(0, 0)
-    return embed_audio_batches(method, [torch.stack([read_audio_clip(reader, s, window, rate) for s in starts])]).float()
+def shifted_audio(method, reader, starts: list[float], window: float, rate: int,
+                  duration: float) -> list[torch.Tensor]:
+    """Per start, [K, E]: the joint-space embeddings of the file's audio windows half a window before
+    and after it that lie inside the file (localize_gradient.shifted_starts; K = 0 when neither
+    does). Each distinct window is read and embedded once, in one batch: with the default stride the
+    window after one start is the window before the next."""
+    wanted = [shifted_starts(s, window, duration) for s in starts]
+    distinct = sorted({s for w in wanted for s in w})
+    if not distinct:
+        return [torch.zeros(0, 0) for _ in starts]
+    waves = torch.stack([read_audio_clip(reader, s, window, rate) for s in distinct])
+    embedded = embed_audio_batches(method, [waves]).float()
+    row = {s: i for i, s in enumerate(distinct)}
+    return [embedded[[row[s] for s in w]] for w in wanted]
 
 
 def audio_maps(video_map: torch.Tensor, audio: torch.Tensor, mode: str) -> torch.Tensor:
