@@ -1,4 +1,4 @@
-"""Gradient maps: which pixels a window's audio-video sync rests on.
+"""Gradient maps: which pixels a window's audio-video sync is most sensitive to.
 
 Per window, the sync margin is the score of the clip's video with the window's own audio minus its
 mean score with the same file's audio half a window earlier and later (the negatives AVTS trains on:
@@ -6,6 +6,8 @@ the same scene, out of sync), scored as the model compares the two (avssl.evalua
 The map is the magnitude of the margin's gradient with respect to the prepared input frames, summed
 over colour and over the window's frames (input-gradient saliency, Simonyan et al. 2014): large where
 a small change of the pixels would change how much better the own audio fits than the shifted one.
+Sensitivity is not use: a static background pixel can be sensitive and carry none of the sync
+(docs/benchmarks.md: a trained AVTS's evidence lies on the objects' paths, its gradient map off them).
 A window whose shifted audio falls outside the file on both sides maps the gradient of its own score.
 
 Unlike the "raw" / "contrast" maps (avssl.evaluate.localize) the whole clip goes through the model as
