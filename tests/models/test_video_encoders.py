@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from avssl.errors import UsageError
 from avssl.models import LinearClassifier, build_video_encoder, midplanes_2plus1d
 
 # torchvision's r2plus1d_18 / r3d_18 / mc3_18 with their 400-class heads
@@ -92,3 +93,29 @@ def test_wrong_input_shape_is_named() -> None:
     encoder = build_video_encoder("mc3_18-tiny")
     with pytest.raises(ValueError, match=r"\[B, 3, T, H, W\].*\[2, 4, 3, 32, 32\]"):
         encoder(torch.randn(2, 4, 3, 32, 32))
+
+
+def test_stage_strides_keep_a_finer_map_with_the_same_parameters() -> None:
+    default = build_video_encoder("mc3_18")
+    fine = build_video_encoder("mc3_18", stage_strides=[1, 2, 2, 1])
+    assert count(fine) == count(default)
+    fine.load_state_dict(default.state_dict())  # the same weights load across strides
+    with torch.no_grad():
+        assert tuple(fine(torch.randn(1, 3, 4, 112, 112), return_map=True).shape) == (1, 512, 4, 14, 14)
+    assert fine.config["stage_strides"] == [1, 2, 2, 1] and "stage_strides" not in default.config
+    tiny = build_video_encoder("mc3_18-tiny", width=8, layers=[1, 1], stage_strides=[1, 2])
+    with torch.no_grad():
+        assert tuple(tiny(torch.randn(1, 3, 8, 32, 32), return_map=True).shape) == (1, 16, 8, 8, 8)
+    # R3D strides in time too, so a stage of stride 1 keeps the frames as well
+    r3d = build_video_encoder("r3d_18-tiny", stage_strides=[1, 2, 1, 1])
+    with torch.no_grad():
+        assert tuple(r3d(torch.randn(1, 3, 8, 32, 32), return_map=True).shape)[2:] == (4, 8, 8)
+
+
+def test_bad_stage_strides_are_named() -> None:
+    with pytest.raises(UsageError, match="'stage_strides' needs one stride per stage"):
+        build_video_encoder("mc3_18-tiny", stage_strides=[1, 2])
+    with pytest.raises(UsageError, match="stage_strides"):
+        build_video_encoder("mc3_18-tiny", stage_strides=[1, 0, 2, 2])
+    with pytest.raises(UsageError, match="has no option 'stage_strides'"):
+        build_video_encoder("avid_r2plus1d_18", stage_strides=[1, 2, 2, 2])

@@ -25,15 +25,16 @@ AUDIO_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "resnet18_audio": {"tiny": {"width": 16, "layers": [1, 1, 1, 1]}},
     "vgg_audio": {"tiny": {"width": 16, "convs": [1, 1, 1, 1]}},
 }
-# video encoder name -> its class, called with the knobs; every video encoder takes the same knobs
+# video encoder name -> its class, called with the knobs (the knobs each accepts: _VIDEO_KNOBS)
 _VIDEO_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     **{arch: partial(VideoResNet, arch) for arch in VIDEO_ARCHITECTURES},
     AVID_R2PLUS1D_NAME: AvidR2Plus1D,
 }
 # encoder name -> the knobs it accepts and the list-valued ones among them
-_VIDEO_KNOBS = {"width", "layers", "in_channels"}
+_VIDEO_KNOBS = {**{arch: {"width", "layers", "in_channels", "stage_strides"} for arch in VIDEO_ARCHITECTURES},
+                AVID_R2PLUS1D_NAME: {"width", "layers", "in_channels"}}
 _AUDIO_KNOBS = {"resnet18_audio": {"width", "layers", "in_channels"}, "vgg_audio": {"width", "convs", "in_channels"}}
-_LIST_KNOBS = {"layers", "convs"}
+_LIST_KNOBS = {"layers", "convs", "stage_strides"}
 
 
 def video_encoder_names() -> list[str]:
@@ -75,14 +76,19 @@ def _check_knobs(name: str, knobs: Mapping[str, Any], allowed: set[str]) -> dict
 def build_video_encoder(name: str, **knobs: Any) -> nn.Module:
     """A video encoder ``[B, 3, T, H, W] -> [B, out_dim]`` by name, e.g. ``build_video_encoder("r2plus1d_18")``.
 
-    Knobs: ``width`` (base channels, 64), ``layers`` (blocks per stage, [2, 2, 2, 2]), ``in_channels`` (3).
+    Knobs: ``width`` (base channels, 64), ``layers`` (blocks per stage, [2, 2, 2, 2]), ``in_channels`` (3),
+    and for the VideoResNets ``stage_strides`` (the stride of each stage's first block, [1, 2, 2, 2]).
     Raises ``UsageError`` naming an unknown name or option.
     """
     base, preset = _split_name(name)
     if base not in _VIDEO_BUILDERS:
         raise UsageError(f"unknown video encoder {name!r}; known: {video_encoder_names()} (optionally with -tiny)")
     resolved = dict(VIDEO_PRESETS[preset]) if preset else {}
-    resolved.update(_check_knobs(name, knobs, _VIDEO_KNOBS))
+    resolved.update(_check_knobs(name, knobs, _VIDEO_KNOBS[base]))
+    stages = len(resolved.get("layers", (2, 2, 2, 2)))
+    if len(resolved.get("stage_strides", [0] * stages)) != stages:
+        raise UsageError(f"encoder {name!r} option 'stage_strides' needs one stride per stage ({stages}), "
+                         f"got {resolved['stage_strides']!r}")
     return _VIDEO_BUILDERS[base](**resolved)
 
 

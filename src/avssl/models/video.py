@@ -5,7 +5,11 @@ The layer layout, parameter shapes and state-dict key names follow torchvision's
 parameter counts equal the published ones and torchvision weights load by name. ``width`` scales
 every stage (stage i has ``width * 2**i`` channels) and ``layers`` sets the number of residual blocks
 per stage (its length is the number of stages), so CPU-scale configs are the same code with smaller
-numbers.
+numbers. ``stage_strides`` sets the stride of each stage's first block (torchvision's: 1 for the
+first stage, 2 for the others; in space, and for R(2+1)D and R3D in time too, MC3's later stages
+never striding in time). 1 in a later stage keeps a finer last map whose positions each see less of
+the frame, for maps that have to say where (sound-source localization), at more compute. The
+parameters do not change, so weights load across strides.
 """
 
 from __future__ import annotations
@@ -135,7 +139,8 @@ class VideoResNet(nn.Module):
 
     Input ``[B, C, T, H, W]`` float. ``forward`` returns ``[B, out_dim]`` after global average pooling,
     or the last stage's feature map ``[B, out_dim, T', H', W']`` with ``return_map=True``.
-    For r2plus1d_18 and r3d_18 at 16x112x112 the map is 2x7x7; mc3_18 keeps T' = T.
+    For r2plus1d_18 and r3d_18 at 16x112x112 the map is 2x7x7; mc3_18 keeps T' = T. ``stage_strides``
+    (one per stage; default 1, 2, 2, ...) sets how much each stage shrinks the map.
     """
 
     def __init__(
@@ -144,21 +149,28 @@ class VideoResNet(nn.Module):
         width: int = _REFERENCE_WIDTH,
         layers: Sequence[int] = (2, 2, 2, 2),
         in_channels: int = 3,
+        stage_strides: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if arch not in VIDEO_ARCHITECTURES:
             raise ValueError(f"unknown video architecture {arch!r}; known: {sorted(VIDEO_ARCHITECTURES)}")
         if width < 1 or in_channels < 1 or not layers or any(n < 1 for n in layers):
             raise ValueError(f"bad VideoResNet knobs: width={width}, layers={list(layers)}, in_channels={in_channels}")
+        default_strides = [1] + [2] * (len(layers) - 1)
+        strides = default_strides if stage_strides is None else [int(n) for n in stage_strides]
+        if len(strides) != len(layers) or any(n < 1 for n in strides):
+            raise ValueError(f"bad VideoResNet knobs: stage_strides={list(strides)} needs one stride >= 1 per "
+                             f"stage of layers={list(layers)}")
         stem, first_conv, later_conv = VIDEO_ARCHITECTURES[arch]
         self.config = {"name": arch, "width": int(width), "layers": [int(n) for n in layers],
                        "in_channels": int(in_channels)}
+        if strides != default_strides:
+            self.config["stage_strides"] = strides
         self.in_channels = in_channels
         self.stem = stem(in_channels, width)
         planes_in = width
-        for stage, num_blocks in enumerate(layers):
+        for stage, (num_blocks, stride) in enumerate(zip(layers, strides)):
             planes = width * 2**stage
-            stride = 1 if stage == 0 else 2
             conv = first_conv if stage == 0 else later_conv
             blocks = [BasicBlock3d(planes_in, planes, conv, stride)]
             blocks += [BasicBlock3d(planes, planes, conv) for _ in range(1, num_blocks)]
