@@ -13,6 +13,8 @@ from avssl.errors import UsageError
 from avssl.media.writer import write_media
 from avssl.methods.configs import load_config
 from avssl.methods.curriculum import HardNegativeCurriculum
+from avssl.methods.avts import nearest_position
+from avssl.models import build_video_encoder
 from avssl.methods.registry import method_class
 
 
@@ -27,6 +29,20 @@ def test_paper_and_tiny_configs_load():
     assert full.method.params.margin == pytest.approx(0.99)
     tiny = tiny_config()
     assert tiny.method.params.curriculum.final_hard_share == pytest.approx(0.25)
+
+
+def test_localize_configs_train_the_map_at_each_position_of_a_finer_map():
+    full = load_config("configs/avts-localize.yaml")
+    assert full.method.params.spatial_pool == "max" and full.model.video["name"] == "mc3_18"
+    encoder = build_video_encoder(**{k: v for k, v in full.model.video.items() if k != "name"}, name="mc3_18")
+    assert sum(p.numel() for p in encoder.parameters()) == sum(p.numel() for p in build_video_encoder("mc3_18").parameters())
+    with torch.no_grad():
+        assert tuple(encoder(torch.randn(1, 3, 16, 112, 112), return_map=True).shape[2:]) == (16, 14, 14)
+    tiny = load_config("configs/avts-localize-tiny.yaml")
+    method = method_class("avts")(tiny)
+    assert tiny.method.params.spatial_pool == "max"
+    with torch.no_grad():
+        assert tuple(method.video_encoder(torch.randn(1, 3, 8, 32, 32), return_map=True).shape[2:]) == (8, 16, 16)
 
 
 def test_bad_method_key_names_it():
@@ -98,6 +114,43 @@ def test_one_negative_per_video_loss_matches_a_hand_computation():
     costs += [max(0.0, 1.9 - d(video[0], audio[2])) ** 2, max(0.0, 1.9 - d(video[1], hard[1])) ** 2,
               max(0.0, 1.9 - d(video[2], audio[0])) ** 2]
     assert float(method.margin_loss(out, torch.tensor([0, 0, 1]), 0.5)) == pytest.approx(np.mean(costs), rel=1e-5)
+
+
+def test_spatial_max_compares_each_pair_through_the_position_nearest_its_audio():
+    """spatial_pool: max: every pair's distance is the smallest over the video map's positions, each pair
+    choosing its own position (the in-sync audio and a negative may pick different ones)."""
+    method = method_class("avts")(tiny_config("method.margin=1.9", "method.spatial_pool=max"))
+    g = torch.Generator().manual_seed(2)
+    unit = lambda *shape: torch.nn.functional.normalize(torch.randn(*shape, generator=g), dim=-1)  # noqa: E731
+    video, audio, hard = unit(3, 5, 4), unit(3, 4), unit(3, 4)
+    use_hard = torch.tensor([False, True, False])
+    out = {"video": video, "audio": audio, "easy": audio[[2, 2, 0]], "hard": torch.where(use_hard[:, None], hard, audio[[2, 2, 0]]),
+           "use_hard": use_hard, "has_easy": torch.ones(3, dtype=torch.bool)}
+
+    def d(i, a):
+        return min(float((video[i, p] - a).norm()) for p in range(5))
+
+    positives = [d(i, audio[i]) ** 2 for i in range(3)]
+    easy = [max(0.0, 1.9 - d(i, audio[j])) ** 2 for i, j in [(0, 2), (1, 2), (2, 0), (2, 1)]]
+    expected = 0.5 * (np.mean(positives) + 0.75 * np.mean(easy) + 0.25 * max(0.0, 1.9 - d(1, hard[1])) ** 2)
+    assert float(method.margin_loss(out, torch.tensor([0, 0, 1]), 0.25)) == pytest.approx(expected, rel=1e-5)
+    mean_pooled = torch.nn.functional.normalize(video.mean(dim=1), dim=1)
+    assert float(method.margin_loss(dict(out, video=mean_pooled), torch.tensor([0, 0, 1]), 0.25)) != pytest.approx(expected, rel=1e-3)
+    picked = nearest_position(video, audio)
+    assert all(float((picked[i] - audio[i]).norm()) == pytest.approx(d(i, audio[i])) for i in range(3))
+
+
+def test_spatial_max_trains_every_position_of_the_map_through_the_head():
+    method = method_class("avts")(tiny_config("method.spatial_pool=max", "model.video.stage_strides=[1,2,1,1]"))
+    batch = {"video": torch.randint(0, 255, (4, 3, 8, 32, 32), dtype=torch.uint8), "audio": torch.randn(4, 16000),
+             "audio_hard": torch.randn(4, 16000), "group": torch.tensor([0, 1, 2, 3]),
+             "has_hard": torch.ones(4, dtype=torch.bool)}
+    out = method.embed_pairs(batch, hard_share=0.25)
+    assert tuple(out["video"].shape) == (4, 8 * 8, 64)  # 32 px frames at stride 4: 8 x 8 positions
+    method.margin_loss(out, batch["group"], 0.25).backward()
+    assert all(p.grad is not None for p in method.video_head.parameters())
+    with pytest.raises(ConfigError, match="method.spatial_pool"):
+        tiny_config("method.spatial_pool=attention")
 
 
 def test_bad_easy_negatives_value_is_refused():

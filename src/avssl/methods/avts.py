@@ -5,7 +5,9 @@ sample of the batch, from another source: one per video as in the paper, or all 
 (the same file's audio, shifted from this very video clip by at least `min_offset` seconds of gap),
 mixed by a curriculum that starts with easy negatives only. Loss: the contrastive margin loss on the
 distance of the L2-normalised video and audio embeddings (each from time bins of its encoder's map with
-`audio_time_bins` / `video_time_bins`: sync is about when). The data recipe is avssl.data.recipes.avts.
+`audio_time_bins` / `video_time_bins`: sync is about when), or with `spatial_pool: max` from the
+position of the video map nearest to the audio (sync is then also about where). The data recipe is
+avssl.data.recipes.avts.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ class AVTSParams:
     cut into this many time bins. It needs an encoder whose map keeps time (mc3_18 keeps every frame;
     R(2+1)D and R3D halve it in stages 2-4, so 8 frames end in one step). For either modality a map
     with fewer time steps than bins is an error naming the key (see time_bins), not a silent repeat.
+    spatial_pool: "mean" (the video embedding from the map's spatial mean) or "max" (every position of
+    the map goes through the head, as embed_video_positions, and each pair's distance is that of the
+    position nearest to its audio: multiple instances, as sound-localization methods train; the map
+    `avssl localize` draws is then the one the loss trains). embed_video, used by sync-check and
+    feature extraction, keeps the spatial mean either way.
     """
 
     margin: float = AVTS_MARGIN
@@ -67,6 +74,7 @@ class AVTSParams:
     hard_overlap: bool = False
     audio_time_bins: int = 1
     video_time_bins: int = 1
+    spatial_pool: str = "mean"
     curriculum: CurriculumParams = field(default_factory=CurriculumParams)
 
     def validate(self, where: str) -> None:
@@ -75,6 +83,8 @@ class AVTSParams:
         require(self.min_offset >= 0, f"{where}.min_offset", "must be >= 0")
         require(self.audio_time_bins >= 1, f"{where}.audio_time_bins", "must be >= 1")
         require(self.video_time_bins >= 1, f"{where}.video_time_bins", "must be >= 1")
+        require(self.spatial_pool in ("mean", "max"), f"{where}.spatial_pool",
+                f"must be 'mean' or 'max', got {self.spatial_pool!r}")
         require(self.max_offset is None or self.max_offset >= self.min_offset, f"{where}.max_offset",
                 "must be >= min_offset")
 
@@ -90,6 +100,15 @@ def time_bins(timeline: torch.Tensor, bins: int, modality: str, encoder: str, re
     lead = timeline.shape[:-2]
     binned = F.adaptive_avg_pool1d(timeline.reshape(-1, *timeline.shape[-2:]), bins)
     return binned.reshape(*lead, -1)
+
+
+def nearest_position(video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    """Video embeddings [N, E] as they are, or per position [N, P, E]: each row's position nearest (in
+    Euclidean distance) to its audio [N, E], [N, E]. The gradient flows through the chosen position only."""
+    if video.dim() == 2:
+        return video
+    nearest = (video - audio[:, None]).pow(2).sum(dim=-1).argmin(dim=1)
+    return video[torch.arange(len(video), device=video.device), nearest]
 
 
 class AVTS(PretrainMethod):
@@ -167,13 +186,18 @@ class AVTS(PretrainMethod):
         return use_hard, easy
 
     def embed_pairs(self, batch: dict[str, torch.Tensor], hard_share: float) -> dict[str, torch.Tensor]:
-        """L2-normalised embeddings of a batch's pairs: `video`, its in-sync `audio`, its easy negative
-        audio `easy` and its hard one `hard` [B, E] (rows without one repeat `easy`); `use_hard` [B] and
+        """L2-normalised embeddings of a batch's pairs: `video` ([B, P, E] per position with
+        `spatial_pool: max`), its in-sync `audio`, its easy negative audio `easy` and its hard one `hard`
+        [B, E] (rows without one repeat `easy`); `use_hard` [B] and
         `has_easy` [B] (an easy negative from another group exists)."""
         use_hard, easy_row = self.negative_audio_index(batch["group"], batch["has_hard"], hard_share)
         rows = use_hard.nonzero(as_tuple=True)[0]
         b = len(use_hard)
-        video = self.embed_video(self.video_input(batch["video"], train=self.training))
+        clips = self.video_input(batch["video"], train=self.training)
+        if self.params.spatial_pool == "max":
+            video = self.embed_video_positions(clips).flatten(1, 2)  # [B, P, E]
+        else:
+            video = self.embed_video(clips)
         # the hard negatives in use go through the audio encoder in the same batch as the in-sync audio
         # (one set of batch-norm statistics for both, and no encoder time on audio never compared)
         waves = torch.cat([batch["audio"], batch["audio_hard"][rows]])
@@ -185,9 +209,14 @@ class AVTS(PretrainMethod):
         return {"video": video, "audio": audio, "easy": easy, "hard": hard, "use_hard": use_hard,
                 "has_easy": has_easy}
 
+    def pair_loss(self, video: torch.Tensor, audio: torch.Tensor, is_positive: torch.Tensor) -> torch.Tensor:
+        """The contrastive margin loss of pairs; per-position video [N, P, E] is compared through the
+        position nearest to each pair's audio."""
+        return contrastive_margin_loss(nearest_position(video, audio), audio, is_positive, self.params.margin)
+
     def margin_loss(self, out: dict[str, torch.Tensor], groups: torch.Tensor, hard_share: float) -> torch.Tensor:
         """The contrastive margin loss over the positives and the negatives `easy_negatives` picks."""
-        video, audio, margin = out["video"], out["audio"], self.params.margin
+        video, audio = out["video"], out["audio"]
         use_hard = out["use_hard"]
         if self.params.easy_negatives == "one":
             negative = torch.where(use_hard[:, None], out["hard"], out["easy"])
@@ -195,19 +224,17 @@ class AVTS(PretrainMethod):
             pairs_video = torch.cat([video, video[keep]])
             pairs_audio = torch.cat([audio, negative[keep]])
             is_positive = torch.cat([torch.ones(len(video)), torch.zeros(int(keep.sum()))]).to(video.device)
-            return contrastive_margin_loss(pairs_video, pairs_audio, is_positive, margin)
+            return self.pair_loss(pairs_video, pairs_audio, is_positive)
         ones = torch.ones(len(video), device=video.device)
-        positive = contrastive_margin_loss(video, audio, ones, margin)
+        positive = self.pair_loss(video, audio, ones)
         rows, cols = (groups[:, None] != groups[None, :]).nonzero(as_tuple=True)
         terms, weights = [], []
         if len(rows):
-            terms.append(contrastive_margin_loss(video[rows], audio[cols], torch.zeros(len(rows), device=video.device),
-                                                 margin))
+            terms.append(self.pair_loss(video[rows], audio[cols], torch.zeros(len(rows), device=video.device)))
             weights.append(1.0 - hard_share if use_hard.any() else 1.0)
         if use_hard.any():
             hard_video, hard_audio = video[use_hard], out["hard"][use_hard]
-            terms.append(contrastive_margin_loss(hard_video, hard_audio, torch.zeros(len(hard_video), device=video.device),
-                                                 margin))
+            terms.append(self.pair_loss(hard_video, hard_audio, torch.zeros(len(hard_video), device=video.device)))
             weights.append(hard_share if len(rows) else 1.0)
         if not terms:
             return positive
@@ -220,12 +247,12 @@ class AVTS(PretrainMethod):
         batch_size = len(out["video"])
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         with torch.no_grad():
-            d_pos = (out["video"] - out["audio"]).norm(dim=1)
+            d_pos = (nearest_position(out["video"], out["audio"]) - out["audio"]).norm(dim=1)
             for kind, valid in (("easy", out["has_easy"]), ("hard", out["use_hard"])):
                 if valid.any():
-                    d_neg = (out["video"] - out[kind]).norm(dim=1)
+                    d_neg = (nearest_position(out["video"], out[kind]) - out[kind]).norm(dim=1)
                     self.log(f"train/sync_accuracy_{kind}", (d_pos < d_neg).float()[valid].mean(), batch_size=batch_size)
         self.log("curriculum/hard_share", hard_share, batch_size=batch_size)
         self.log("curriculum/hard_negatives", out["use_hard"].float().sum(), batch_size=batch_size)
-        self.watch_collapse({"video": out["video"], "audio": out["audio"]}, batch_size)
+        self.watch_collapse({"video": nearest_position(out["video"], out["audio"]), "audio": out["audio"]}, batch_size)
         return loss
