@@ -251,7 +251,7 @@ def sandbox(tiny_world, tmp_path_factory):
         for target in targets:
             shutil.copy(box / f"{name}.csv", box / target)
     _pretrain_tiny(box / "manifest.csv", box / "runs" / "avts-tiny")
-    for target in ("runs/avts", "run"):
+    for target in ("runs/avts", "runs/avts-localize", "run"):
         shutil.copytree(box / "runs" / "avts-tiny", box / target)
     _features(box, world, str(box / "runs" / "avts-tiny" / "checkpoints" / "last.ckpt"))
     return box
