@@ -11,11 +11,11 @@ from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_sample
 from avssl.data.probing import build_manifest, probe_paths
 from avssl.errors import UsageError
 from avssl.media.writer import write_media
+from avssl.methods.avts import nearest_position
 from avssl.methods.configs import load_config
 from avssl.methods.curriculum import HardNegativeCurriculum
-from avssl.methods.avts import nearest_position
-from avssl.models import build_video_encoder
 from avssl.methods.registry import method_class
+from avssl.models import build_encoder, build_video_encoder
 
 
 def tiny_config(*overrides: str):
@@ -34,7 +34,7 @@ def test_paper_and_tiny_configs_load():
 def test_localize_configs_train_the_map_at_each_position_of_a_finer_map():
     full = load_config("configs/avts-localize.yaml")
     assert full.method.params.spatial_pool == "max" and full.model.video["name"] == "mc3_18"
-    encoder = build_video_encoder(**{k: v for k, v in full.model.video.items() if k != "name"}, name="mc3_18")
+    encoder = build_encoder(full.model.video)
     assert sum(p.numel() for p in encoder.parameters()) == sum(p.numel() for p in build_video_encoder("mc3_18").parameters())
     with torch.no_grad():
         assert tuple(encoder(torch.randn(1, 3, 16, 112, 112), return_map=True).shape[2:]) == (16, 14, 14)

@@ -247,12 +247,13 @@ class AVTS(PretrainMethod):
         batch_size = len(out["video"])
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         with torch.no_grad():
-            d_pos = (nearest_position(out["video"], out["audio"]) - out["audio"]).norm(dim=1)
+            video = nearest_position(out["video"], out["audio"])  # [B, E] whichever the spatial pool
+            d_pos = (video - out["audio"]).norm(dim=1)
             for kind, valid in (("easy", out["has_easy"]), ("hard", out["use_hard"])):
                 if valid.any():
                     d_neg = (nearest_position(out["video"], out[kind]) - out[kind]).norm(dim=1)
                     self.log(f"train/sync_accuracy_{kind}", (d_pos < d_neg).float()[valid].mean(), batch_size=batch_size)
         self.log("curriculum/hard_share", hard_share, batch_size=batch_size)
         self.log("curriculum/hard_negatives", out["use_hard"].float().sum(), batch_size=batch_size)
-        self.watch_collapse({"video": nearest_position(out["video"], out["audio"]), "audio": out["audio"]}, batch_size)
+        self.watch_collapse({"video": video, "audio": out["audio"]}, batch_size)
         return loss
