@@ -11,7 +11,7 @@ from avssl.data.dataset import ClipDataset, FileTable, SampleKey, collate_sample
 from avssl.data.probing import build_manifest, probe_paths
 from avssl.errors import UsageError
 from avssl.media.writer import write_media
-from avssl.methods.avts import nearest_position
+from avssl.methods.avts import moving_positions, nearest_position
 from avssl.methods.configs import load_config
 from avssl.methods.curriculum import HardNegativeCurriculum
 from avssl.methods.registry import method_class
@@ -41,6 +41,7 @@ def test_localize_configs_train_the_map_at_each_position_of_a_finer_map():
     tiny = load_config("configs/avts-localize-tiny.yaml")
     method = method_class("avts")(tiny)
     assert tiny.method.params.spatial_pool == "max"
+    assert tiny.method.params.moving_share == full.method.params.moving_share == pytest.approx(0.1)
     with torch.no_grad():
         assert tuple(method.video_encoder(torch.randn(1, 3, 8, 32, 32), return_map=True).shape[2:]) == (8, 16, 16)
 
@@ -151,6 +152,32 @@ def test_spatial_max_trains_every_position_of_the_map_through_the_head():
     assert all(p.grad is not None for p in method.video_head.parameters())
     with pytest.raises(ConfigError, match="method.spatial_pool"):
         tiny_config("method.spatial_pool=attention")
+
+
+def test_moving_share_keeps_only_the_positions_under_the_moving_pixels():
+    """moving_share: the nearest position is chosen among the positions whose pixels change most over
+    the clip; a still position of the same map is never a candidate, however near its audio."""
+    video = torch.nn.functional.normalize(torch.randn(2, 4, 4, 3), dim=-1)
+    clips = torch.zeros(2, 3, 6, 8, 8)
+    clips[0, :, ::2, 0:2, 6:8] = 1.0  # clip 0 flickers under map cell (0, 3) only
+    clips[1, :, ::2, 4:6, 0:2] = 1.0  # clip 1 under (2, 0) only, and faintly under (3, 3)
+    clips[1, :, ::2, 7, 7] = 0.5
+    kept = moving_positions(video, clips, share=2 / 16)
+    assert tuple(kept.shape) == (2, 2, 3)
+    assert torch.equal(kept[0, 0], video[0, 0, 3]) and torch.equal(kept[1, 0], video[1, 2, 0])
+    assert torch.equal(kept[1, 1], video[1, 3, 3])
+    assert nearest_position(kept, video[:, 1, 1]).tolist() != video[:, 1, 1].tolist()
+
+    method = method_class("avts")(tiny_config("method.spatial_pool=max", "method.moving_share=0.1",
+                                              "model.video.stage_strides=[1,2,1,1]"))
+    batch = {"video": torch.randint(0, 255, (4, 3, 8, 32, 32), dtype=torch.uint8), "audio": torch.randn(4, 16000),
+             "audio_hard": torch.randn(4, 16000), "group": torch.tensor([0, 1, 2, 3]),
+             "has_hard": torch.ones(4, dtype=torch.bool)}
+    assert tuple(method.embed_pairs(batch, hard_share=0.25)["video"].shape) == (4, 7, 64)  # ceil(0.1 x 64)
+    with pytest.raises(ConfigError, match="method.moving_share"):
+        tiny_config("method.moving_share=0.1")  # spatial_pool mean has no positions to choose from
+    with pytest.raises(ConfigError, match="method.moving_share"):
+        tiny_config("method.spatial_pool=max", "method.moving_share=0")
 
 
 def test_bad_easy_negatives_value_is_refused():

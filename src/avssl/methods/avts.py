@@ -6,12 +6,14 @@ sample of the batch, from another source: one per video as in the paper, or all 
 mixed by a curriculum that starts with easy negatives only. Loss: the contrastive margin loss on the
 distance of the L2-normalised video and audio embeddings (each from time bins of its encoder's map with
 `audio_time_bins` / `video_time_bins`: sync is about when), or with `spatial_pool: max` from the
-position of the video map nearest to the audio (sync is then also about where). The data recipe is
+position of the video map nearest to the audio (sync is then also about where; with `moving_share`
+among the positions where the frames change most). The data recipe is
 avssl.data.recipes.avts.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -65,6 +67,11 @@ class AVTSParams:
     position nearest to its audio: multiple instances, as sound-localization methods train; the map
     `avssl localize` draws is then the one the loss trains). embed_video, used by sync-check and
     feature extraction, keeps the spatial mean either way.
+    moving_share: with `spatial_pool: max`, the nearest position is chosen among this share of the
+    map's positions only: those under which the clip's frames change most (moving_positions). A
+    motion prior: a sound comes from something that moves, so the position that answers for it should
+    stand on a moving thing, not wherever in its receptive field the net happens to see the event.
+    null: among all positions.
     """
 
     margin: float = AVTS_MARGIN
@@ -75,6 +82,7 @@ class AVTSParams:
     audio_time_bins: int = 1
     video_time_bins: int = 1
     spatial_pool: str = "mean"
+    moving_share: Optional[float] = None
     curriculum: CurriculumParams = field(default_factory=CurriculumParams)
 
     def validate(self, where: str) -> None:
@@ -85,6 +93,9 @@ class AVTSParams:
         require(self.video_time_bins >= 1, f"{where}.video_time_bins", "must be >= 1")
         require(self.spatial_pool in ("mean", "max"), f"{where}.spatial_pool",
                 f"must be 'mean' or 'max', got {self.spatial_pool!r}")
+        if self.moving_share is not None:
+            require(0 < self.moving_share <= 1, f"{where}.moving_share", "must be in (0, 1] or null")
+            require(self.spatial_pool == "max", f"{where}.moving_share", "needs spatial_pool: max")
         require(self.max_offset is None or self.max_offset >= self.min_offset, f"{where}.max_offset",
                 "must be >= min_offset")
 
@@ -109,6 +120,18 @@ def nearest_position(video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         return video
     nearest = (video - audio[:, None]).pow(2).sum(dim=-1).argmin(dim=1)
     return video[torch.arange(len(video), device=video.device), nearest]
+
+
+def moving_positions(video: torch.Tensor, clips: torch.Tensor, share: float) -> torch.Tensor:
+    """Per-position video embeddings [B, H', W', E] -> [B, K, E]: the K = ceil(share x H' x W')
+    positions under which the prepared clips [B, 3, T, H, W] change most (each pixel's standard
+    deviation over time, averaged over colour and over the pixels of the position's cell)."""
+    b, h, w, _ = video.shape
+    motion = clips.detach().float().std(dim=2).mean(dim=1, keepdim=True)  # [B, 1, H, W]
+    cells = F.adaptive_avg_pool2d(motion, (h, w)).flatten(1)  # [B, H' * W']
+    keep = cells.topk(max(1, math.ceil(share * h * w)), dim=1).indices  # [B, K]
+    flat = video.flatten(1, 2)
+    return flat.gather(1, keep[:, :, None].expand(-1, -1, flat.shape[-1]))
 
 
 class AVTS(PretrainMethod):
@@ -187,15 +210,17 @@ class AVTS(PretrainMethod):
 
     def embed_pairs(self, batch: dict[str, torch.Tensor], hard_share: float) -> dict[str, torch.Tensor]:
         """L2-normalised embeddings of a batch's pairs: `video` ([B, P, E] per position with
-        `spatial_pool: max`), its in-sync `audio`, its easy negative audio `easy` and its hard one `hard`
+        `spatial_pool: max`, the moving ones with `moving_share`), its in-sync `audio`, its easy negative audio `easy` and its hard one `hard`
         [B, E] (rows without one repeat `easy`); `use_hard` [B] and
         `has_easy` [B] (an easy negative from another group exists)."""
         use_hard, easy_row = self.negative_audio_index(batch["group"], batch["has_hard"], hard_share)
         rows = use_hard.nonzero(as_tuple=True)[0]
         b = len(use_hard)
         clips = self.video_input(batch["video"], train=self.training)
+        share = self.params.moving_share
         if self.params.spatial_pool == "max":
-            video = self.embed_video_positions(clips).flatten(1, 2)  # [B, P, E]
+            positions = self.embed_video_positions(clips)  # [B, H', W', E]
+            video = positions.flatten(1, 2) if share is None else moving_positions(positions, clips, share)
         else:
             video = self.embed_video(clips)
         # the hard negatives in use go through the audio encoder in the same batch as the in-sync audio
