@@ -126,7 +126,7 @@ def moving_positions(video: torch.Tensor, clips: torch.Tensor, share: float) -> 
     """Per-position video embeddings [B, H', W', E] -> [B, K, E]: the K = ceil(share x H' x W')
     positions under which the prepared clips [B, 3, T, H, W] change most (each pixel's standard
     deviation over time, averaged over colour and over the pixels of the position's cell)."""
-    b, h, w, _ = video.shape
+    _, h, w, _ = video.shape
     motion = clips.detach().float().std(dim=2).mean(dim=1, keepdim=True)  # [B, 1, H, W]
     cells = F.adaptive_avg_pool2d(motion, (h, w)).flatten(1)  # [B, H' * W']
     keep = cells.topk(max(1, math.ceil(share * h * w)), dim=1).indices  # [B, K]
