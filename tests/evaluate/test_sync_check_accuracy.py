@@ -22,15 +22,12 @@ HELD_OUT_CLIPS = 6
 SHIFTS = (-0.8, -0.3, 0.0, 0.4, 1.0)
 STEPS = 1000
 # Pass marks (6 clips x 5 shifts = 30 estimates), the claim: most estimates on the right frame.
-# avts-tiny on these 36 clips leaves its plateau between steps 400 and 600 of a 1000-step run: judged
-# on the same 30 files (seed / within +-1 frame / within 0.2 s / mean error; 1 thread, load ~2) at
-# step 400: seed 0 0.30 / 0.67 / 0.25 s, seed 1 0.27 / 0.73 / 0.32 s; at step 600 1.00 / 1.00 / 0.023 s
-# and 0.93 / 1.00 / 0.025 s; at step 1000 1.00 / 1.00 / 0.012 s and 1.00 / 1.00 / 0.016 s; seed 2 and
-# the demo world of seed 1 (seed 0) at step 1000: 1.00 / 1.00 / 0.009 s and 1.00 / 1.00 / 0.015 s. A 500-step
-# run ends on the knee (0.10-0.37 within +-1 frame depending on the machine's float kernels), which is
-# why the test trains 1000. The untrained model must stay near chance (3/101 within +-1 frame, 11/101
-# within 0.2 s): under 10 % within +-1 frame. A sign error hits only at shift 0 (20 % of the
-# estimates) and doubles every other error.
+# avts-tiny leaves its plateau on these clips between steps 400 and 600; at 1000 steps four replays
+# (training seeds 0-2, and the demo world of seed 1) put 30 of 30 within +-1 frame, where 500 steps
+# ended on the knee (0.10-0.37 depending on the machine's float kernels): docs/benchmarks.md,
+# "Sync-check and localization accuracy". The untrained model must stay near chance (3/101 within
+# +-1 frame, 11/101 within 0.2 s). A sign error hits only at shift 0 (20 % of the estimates) and
+# doubles every other error.
 PASS_NEAR = 0.9
 PASS_HITS = 0.6
 PASS_ERROR_RATIO = 0.2
